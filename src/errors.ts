@@ -1,0 +1,84 @@
+// One error class for the whole project. `code` is stable (tests, the CLI's exit codes and the
+// HTTP server's status codes depend on it); `message` says what went wrong and what to do.
+// The table below is the single source of the README's error-code table (a test keeps them equal).
+
+export interface ErrorCodeInfo {
+  /** What the code means. */
+  readonly meaning: string;
+  /** What the user should do about it. */
+  readonly action: string;
+  /** Which side is at fault: the input given (a video, a tensor), or usage / environment. */
+  readonly kind: 'input' | 'usage' | 'environment' | 'internal';
+}
+
+export const ERROR_CODES = {
+  // --- options and usage
+  E_INVALID_OPTION: { kind: 'usage', meaning: 'An option has a wrong type or is out of range.', action: 'Fix the option as the message says (see --help or the API docs).' },
+  E_INVALID_INPUT: { kind: 'input', meaning: 'An input tensor does not match its dims, or its shape cannot go through the network.', action: 'Pass [B, segNum, 15, H, W] float32 data with H = W >= 32 and data.length = B*segNum*15*H*W.' },
+  // --- weights
+  E_WEIGHTS_NOT_FOUND: { kind: 'environment', meaning: 'The weights path does not exist, or a directory holds no parameter files.', action: 'Check the path; pass --weights / STNET_WEIGHTS, or let stnet download the official weights.' },
+  E_WEIGHTS_FORMAT: { kind: 'environment', meaning: 'The file is not a weights file in any supported format (pickle .pdparams, LoDTensor stream, parameter directory, tar archive).', action: 'Point to STNET.pdparams, STNET_final.pdparams, the stnet_kinetics400 module folder or an archive of one.' },
+  E_WEIGHTS_TRUNCATED: { kind: 'environment', meaning: 'The weights file ends before all data was read.', action: 'The download was probably interrupted: download it again (stnet weights download).' },
+  E_WEIGHTS_CORRUPT: { kind: 'environment', meaning: 'The weights file is malformed (bad record, bad pickle opcode, unsupported dtype).', action: 'Download the weights again; if it persists, the file is not a StNet weights file.' },
+  E_WEIGHTS_SHAPE: { kind: 'environment', meaning: 'Parameters are missing, unexpected, or have the wrong shape for StNet-R50 (seglen 5, 400 classes).', action: 'Use weights trained for StNet ResNet-50 Kinetics-400; the message lists every mismatch.' },
+  E_WEIGHTS_NAN: { kind: 'environment', meaning: 'A weight contains NaN or Inf.', action: 'The weights are damaged or diverged in training: use another weights file.' },
+  E_PICKLE_FORBIDDEN: { kind: 'environment', meaning: 'The pickle refers to a Python global that a weights file never needs; it was refused without running anything.', action: 'Do not use this file: a pickle can run code. Get the weights from a trusted source.' },
+  E_WEIGHTS_DOWNLOAD: { kind: 'environment', meaning: 'Downloading the official weights failed (offline, HTTP error, cut connection, timeout, or the body is not weights).', action: 'Check the network or a mirror (--weights_url / STNET_WEIGHTS_URL), or supply a local file with --weights / STNET_WEIGHTS.' },
+  // --- video
+  E_VIDEO_NOT_FOUND: { kind: 'input', meaning: 'The video path does not exist.', action: 'Check the path (relative paths are resolved against the current directory).' },
+  E_VIDEO_NOT_FILE: { kind: 'input', meaning: 'The video path is a directory or another non-regular file.', action: 'Pass the path of a video file.' },
+  E_VIDEO_EMPTY: { kind: 'input', meaning: 'The video file is empty (0 bytes).', action: 'The file was not written completely: copy or download it again.' },
+  E_VIDEO_UNDECODABLE: { kind: 'input', meaning: 'ffmpeg cannot read the file as a video (not a video, damaged, or an unsupported codec).', action: 'Check that the file plays; convert it with ffmpeg to H.264 mp4 if needed.' },
+  E_VIDEO_NO_STREAM: { kind: 'input', meaning: 'The file has no video stream (for example an audio-only file).', action: 'Pass a file that contains video.' },
+  E_VIDEO_NO_FRAMES: { kind: 'input', meaning: 'The video stream has no decodable frame.', action: 'The video is empty or damaged: re-encode or replace it.' },
+  E_VIDEO_TIMEOUT: { kind: 'input', meaning: 'Decoding took longer than the timeout and was stopped.', action: 'Raise the timeout (decodeTimeoutMs / --decode_timeout) or check the file.' },
+  E_FFMPEG_MISSING: { kind: 'environment', meaning: 'No working ffmpeg/ffprobe was found.', action: 'Install ffmpeg (apt-get install ffmpeg), set STNET_FFMPEG / STNET_FFPROBE, or reinstall stnet-kinetics400 so its bundled ffmpeg is present.' },
+  // --- runtime
+  E_RUNTIME: { kind: 'internal', meaning: 'onnxruntime failed to create the session or to run the model.', action: 'See the cause in the message; check free memory and the thread count.' },
+  E_GPU_UNAVAILABLE: { kind: 'environment', meaning: 'GPU inference was asked for, but onnxruntime has no CUDA provider here.', action: 'Install onnxruntime-node with CUDA (npm install onnxruntime-node --onnxruntime-node-install=cuda12 on a machine with CUDA 12), or drop --use_gpu.' },
+  E_MODEL_CLOSED: { kind: 'usage', meaning: 'The model was used after close().', action: 'Load a new model with StNet.load().' },
+  E_CANCELLED: { kind: 'input', meaning: 'The work was cancelled (client disconnected or shutdown).', action: 'Retry the request.' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type StnetErrorCode = keyof typeof ERROR_CODES;
+
+export interface StnetErrorOptions {
+  cause?: unknown;
+  /** The file the error is about, when there is one. */
+  path?: string;
+}
+
+export class StnetError extends Error {
+  readonly code: StnetErrorCode;
+  readonly path: string | undefined;
+
+  constructor(code: StnetErrorCode, message: string, options: StnetErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'StnetError';
+    this.code = code;
+    this.path = options.path;
+  }
+
+  /** A plain object for JSON output ({ code, message }). */
+  toJSON(): { code: StnetErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isStnetError(err: unknown): err is StnetError {
+  return err instanceof StnetError;
+}
+
+/** Option validation in one template (as sharp does): "Expected positive integer for topK but received 0". */
+export function invalidOption(name: string, expected: string, received: unknown): StnetError {
+  const shown = typeof received === 'string' ? JSON.stringify(received) : String(received);
+  return new StnetError('E_INVALID_OPTION', `Expected ${expected} for ${name} but received ${shown}`);
+}
+
+export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `integer >= ${min}` : `integer between ${min} and ${max}`;
+    throw invalidOption(name, range, value);
+  }
+  return value;
+}
