@@ -1,0 +1,223 @@
+// The format-neutral tensor that every reader produces before conversion to float32: dtype, shape, byte
+// order, memory order and where its bytes are. Readers do not copy data; they point into the file's buffer,
+// so that float32.ts can convert everything with at most one copy (usually none).
+import { StnetError } from '../errors.js';
+
+export type DType = 'bool' | 'int8' | 'uint8' | 'int16' | 'int32' | 'int64' | 'float16' | 'float32' | 'float64';
+
+export const ITEM_SIZE: Readonly<Record<DType, number>> = {
+  bool: 1,
+  int8: 1,
+  uint8: 1,
+  int16: 2,
+  int32: 4,
+  int64: 8,
+  float16: 2,
+  float32: 4,
+  float64: 8,
+};
+
+/** Where a tensor's raw bytes are. */
+export type Blob =
+  /** `length` bytes at `offset` of the source buffer, as stored. */
+  | { readonly kind: 'range'; readonly offset: number; readonly length: number }
+  /**
+   * A Python-3 protocol-2 pickle stores bytes as `_codecs.encode(<str>, 'latin1')`, the str being UTF-8 in the
+   * file: `length` UTF-8 bytes at `offset` that decode to one byte per code point (all <= 0xFF).
+   */
+  | { readonly kind: 'latin1-utf8'; readonly offset: number; readonly length: number }
+  /** Bytes that are already separate from the source buffer (small values, test writers). */
+  | { readonly kind: 'bytes'; readonly bytes: Uint8Array };
+
+export interface StoredTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly littleEndian: boolean;
+  /** True when the bytes are in Fortran (column-major) order. */
+  readonly fortran: boolean;
+  readonly blob: Blob;
+}
+
+/** A decoded tensor with its own storage, in C order and native (little-endian) byte order. */
+export interface NdArray {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** float16 comes as its raw bits (Uint16Array); int64 as BigInt64Array; bool as 0/1 Uint8Array. */
+  readonly data: TypedData;
+}
+
+export type TypedData =
+  | Float32Array
+  | Float64Array
+  | Uint16Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array;
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+/** IEEE 754 binary16 bits -> number (exact: every half value is a float32 value). */
+export function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + frac) * 2 ** (exp - 25);
+}
+
+/** Decodes the UTF-8 of a latin-1-only string into its bytes, `length` source bytes from `src`, writing at `dst`.
+ * `dst <= src` may overlap (every code point takes at least as many source bytes as it writes).
+ * Returns the number of bytes written, or -1 when a code point is above 0xFF or the UTF-8 is malformed. */
+export function decodeLatin1Utf8(buf: Uint8Array, src: number, length: number, out: Uint8Array, dst: number): number {
+  const end = src + length;
+  let o = dst;
+  let i = src;
+  while (i < end) {
+    const b = buf[i]!;
+    if (b < 0x80) {
+      out[o++] = b;
+      i++;
+    } else if ((b === 0xc2 || b === 0xc3) && i + 1 < end) {
+      const c = buf[i + 1]!;
+      if ((c & 0xc0) !== 0x80) return -1;
+      out[o++] = ((b & 0x03) << 6) | (c & 0x3f);
+      i += 2;
+    } else {
+      return -1;
+    }
+  }
+  return o - dst;
+}
+
+/** The bytes of a blob as a standalone Uint8Array (copies; for the generic, non-loading paths). */
+export function blobBytes(source: Uint8Array, blob: Blob, what: string, path?: string): Uint8Array {
+  if (blob.kind === 'bytes') return blob.bytes;
+  if (blob.kind === 'range') return source.slice(blob.offset, blob.offset + blob.length);
+  const out = new Uint8Array(blob.length);
+  const n = decodeLatin1Utf8(source, blob.offset, blob.length, out, 0);
+  if (n < 0) {
+    throw new StnetError('E_WEIGHTS_CORRUPT', `${where(path)}${what}: raw data string is not latin-1 encoded UTF-8`, { path });
+  }
+  return out.subarray(0, n);
+}
+
+export function where(path: string | undefined): string {
+  return path === undefined ? '' : `${path}: `;
+}
+
+/** Reorders a Fortran-ordered flat array into C order (shape is the logical shape). */
+export function fortranToC<T extends TypedData>(src: T, shape: readonly number[]): T {
+  const n = src.length;
+  const out = new (src.constructor as new (n: number) => T)(n);
+  const rank = shape.length;
+  if (rank < 2) {
+    out.set(src as never);
+    return out;
+  }
+  // Fortran strides: stride[0] = 1, stride[k] = stride[k-1] * shape[k-1]. Walk C order with a counter.
+  const fstride = new Array<number>(rank);
+  fstride[0] = 1;
+  for (let k = 1; k < rank; k++) fstride[k] = fstride[k - 1]! * shape[k - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  let f = 0;
+  for (let c = 0; c < n; c++) {
+    (out as unknown as Record<number, unknown>)[c] = (src as unknown as Record<number, unknown>)[f];
+    for (let k = rank - 1; k >= 0; k--) {
+      idx[k]!++;
+      f += fstride[k]!;
+      if (idx[k]! < shape[k]!) break;
+      f -= fstride[k]! * shape[k]!;
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+/** True when Fortran and C order hold the bytes in the same sequence (at most one dim larger than 1). */
+export function orderIrrelevant(shape: readonly number[]): boolean {
+  let big = 0;
+  for (const d of shape) if (d > 1) big++;
+  return big <= 1;
+}
+
+/** Decodes raw bytes (as stored) into a typed array in C order, native byte order. */
+export function decodeTyped(bytes: Uint8Array, dtype: DType, shape: readonly number[], littleEndian: boolean, fortran: boolean): NdArray {
+  const n = numelOf(shape);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let data: TypedData;
+  switch (dtype) {
+    case 'bool':
+    case 'uint8':
+      data = bytes.slice(0, n);
+      if (dtype === 'bool') for (let i = 0; i < n; i++) data[i] = data[i] ? 1 : 0;
+      break;
+    case 'int8':
+      data = new Int8Array(bytes.slice(0, n).buffer);
+      break;
+    case 'int16': {
+      const a = new Int16Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getInt16(i * 2, littleEndian);
+      data = a;
+      break;
+    }
+    case 'float16': {
+      const a = new Uint16Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getUint16(i * 2, littleEndian);
+      data = a;
+      break;
+    }
+    case 'int32': {
+      const a = new Int32Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getInt32(i * 4, littleEndian);
+      data = a;
+      break;
+    }
+    case 'float32': {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getFloat32(i * 4, littleEndian);
+      data = a;
+      break;
+    }
+    case 'int64': {
+      const a = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getBigInt64(i * 8, littleEndian);
+      data = a;
+      break;
+    }
+    case 'float64': {
+      const a = new Float64Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getFloat64(i * 8, littleEndian);
+      data = a;
+      break;
+    }
+  }
+  if (fortran && !orderIrrelevant(shape)) data = fortranToC(data, shape);
+  return { dtype, shape: [...shape], data };
+}
+
+/** Converts a decoded array to float32 (float16/64 and integers alike; bool -> 0/1). */
+export function ndArrayToFloat32(a: NdArray): Float32Array {
+  const d = a.data;
+  if (d instanceof Float32Array) return d;
+  const out = new Float32Array(d.length);
+  if (a.dtype === 'float16') {
+    for (let i = 0; i < d.length; i++) out[i] = halfToNumber(d[i] as number);
+  } else if (d instanceof BigInt64Array) {
+    for (let i = 0; i < d.length; i++) out[i] = Number(d[i]!);
+  } else {
+    for (let i = 0; i < d.length; i++) out[i] = d[i] as number;
+  }
+  return out;
+}
