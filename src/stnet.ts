@@ -1,0 +1,125 @@
+// The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
+import { availableParallelism } from 'node:os';
+import { StnetError, checkInteger, invalidOption } from './errors.js';
+import { checkInputTensor } from './graph/input.js';
+import { ModelSession, assertGpuAvailable } from './graph/session.js';
+import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
+import { loadWeights } from './weights/index.js';
+import { resolveWeightsPath } from './weights/resolve.js';
+import type { StnetWeights } from './weights/types.js';
+
+export interface StNetLoadOptions {
+  /** Weights file, module folder or archive (default: STNET_WEIGHTS, see resolveWeightsPath). */
+  weights?: string;
+  /** onnxruntime intra-op threads (default: all cores, os.availableParallelism()). */
+  threads?: number;
+  /** Run on the CUDA execution provider (needs onnxruntime-node installed with CUDA). Default false. */
+  useGpu?: boolean;
+}
+
+/** Every key StNet.load accepts; anything else is a typo and is refused (a new option must be added here). */
+const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu'];
+const MAX_THREADS = 1024;
+
+/** Logits and probabilities of one forward pass, each B*400 values. */
+export interface StNetOutputs {
+  readonly probs: Float32Array;
+  readonly logits: Float32Array;
+}
+
+function closest(name: string, candidates: readonly string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0]!;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const cur = row[j]!;
+        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+        prev = cur;
+      }
+    }
+    return row[b.length]!;
+  };
+  let best: string | undefined;
+  let bestD = 3;
+  for (const c of candidates) {
+    const d = dist(name, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+/** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
+export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_OPTION_KEYS): { weights: string | undefined; threads: number; useGpu: boolean } {
+  if (opts === undefined) opts = {};
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'an object', opts);
+  const o = opts as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!keys.includes(key)) {
+      const hint = closest(key, keys);
+      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}; valid options: ${keys.join(', ')}`);
+    }
+  }
+  if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
+  const threads = o.threads === undefined ? availableParallelism() : checkInteger('threads', o.threads, 1, MAX_THREADS);
+  if (o.useGpu !== undefined && typeof o.useGpu !== 'boolean') throw invalidOption('useGpu', 'a boolean', o.useGpu);
+  return { weights: o.weights as string | undefined, threads, useGpu: o.useGpu === true };
+}
+
+export class StNet {
+  /** onnxruntime intra-op threads of this model. */
+  readonly threads: number;
+  /** Where the computation runs. */
+  readonly provider: 'cpu' | 'cuda';
+
+  private constructor(
+    private readonly session: ModelSession,
+    /** The weights file the model was built from (undefined when built from weights in memory). */
+    readonly weightsPath: string | undefined,
+  ) {
+    this.threads = session.threads;
+    this.provider = session.provider;
+  }
+
+  /** Loads the weights, builds the graph and starts an onnxruntime session. Options are validated first. */
+  static async load(opts: StNetLoadOptions = {}): Promise<StNet> {
+    const o = checkLoadOptions(opts);
+    // Fail before the weights are read: loading them takes a second or more.
+    if (o.useGpu) assertGpuAvailable();
+    const path = await resolveWeightsPath({ weights: o.weights });
+    const weights = await loadWeights(path);
+    return StNet.create(weights, o, path);
+  }
+
+  /** Builds the model from weights already in memory (e.g. from loadWeights). */
+  static async fromWeights(weights: StnetWeights, opts: Omit<StNetLoadOptions, 'weights'> = {}): Promise<StNet> {
+    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights'));
+    return StNet.create(weights, o, undefined);
+  }
+
+  private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined): Promise<StNet> {
+    // The serialized model is the only copy of the weights we make; it is dropped once onnxruntime holds its own.
+    const model = buildStnetOnnx(weights);
+    const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu });
+    return new StNet(session, path);
+  }
+
+  /** Softmax probabilities for input [B, segNum, 15, H, W] (normalized super-images): B*400 values, row-major. */
+  async predict(data: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+    return (await this.forward(data, dims)).probs;
+  }
+
+  /** Probabilities and the logits before softmax, for input [B, segNum, 15, H, W]. */
+  async forward(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+    if (this.session.closed) throw new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
+    checkInputTensor(data, dims);
+    const out = await this.session.runAll(data, dims);
+    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]! };
+  }
+
+  /** Releases the onnxruntime session (after a run in progress). Later calls fail with E_MODEL_CLOSED. */
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+}
