@@ -1,18 +1,94 @@
-// Where the weights come from when the caller did not pass a path.
-// Minimal version: the explicit option, then STNET_WEIGHTS. (Cache and download of the official
-// weights land with the CLI work, issue 4.)
+// Where the weights come from when the caller did not pass loaded weights, in this order:
+//   1. the explicit option (CLI --weights)
+//   2. STNET_WEIGHTS
+//   3. the cache, $STNET_HOME/weights (default ~/.cache/stnet/weights)
+//   4. a download of the official weights (or --weights_url / STNET_WEIGHTS_URL) into the cache
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { StnetError } from '../errors.js';
+import { OFFICIAL_WEIGHTS_URLS, findCachedWeights, weightsCacheDir } from './cache.js';
+import { downloadWeights, type DownloadProgress } from './download.js';
+
+export type { DownloadProgress } from './download.js';
 
 export interface ResolveWeightsOptions {
   /** Explicit path (file, directory or archive). */
   weights?: string;
+  /** Download from this URL instead of the official ones (default: STNET_WEIGHTS_URL). */
+  weightsUrl?: string;
+  /** Cache root instead of $STNET_HOME / ~/.cache/stnet. */
+  cacheDir?: string;
+  /** false: never download; a missing cache is an E_WEIGHTS_NOT_FOUND error. Default true. */
+  download?: boolean;
+  /** Connect / stall timeout of the download in ms (default STNET_DOWNLOAD_TIMEOUT_MS, else 15000). */
+  downloadTimeoutMs?: number;
+  onDownloadStart?: (url: string, totalBytes: number | undefined) => void;
+  onDownloadProgress?: (p: DownloadProgress) => void;
+  signal?: AbortSignal;
 }
 
+export type WeightsSource = 'option' | 'env' | 'cache' | 'download';
+
+export interface ResolvedWeights {
+  readonly path: string;
+  readonly source: WeightsSource;
+}
+
+/** The download URLs in effect: the option, else STNET_WEIGHTS_URL, else the official list. */
+export function weightsUrls(weightsUrl?: string): readonly string[] {
+  const url = nonEmpty(weightsUrl) ?? nonEmpty(process.env.STNET_WEIGHTS_URL);
+  return url !== undefined ? [url] : OFFICIAL_WEIGHTS_URLS;
+}
+
+export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<ResolvedWeights> {
+  const explicit = nonEmpty(opts.weights);
+  if (explicit !== undefined) return { path: mustExist(explicit, 'the weights option (--weights)'), source: 'option' };
+  const fromEnv = nonEmpty(process.env.STNET_WEIGHTS);
+  if (fromEnv !== undefined) return { path: mustExist(fromEnv, 'STNET_WEIGHTS'), source: 'env' };
+
+  const urls = weightsUrls(opts.weightsUrl);
+  const cached = findCachedWeights(urls, opts.cacheDir);
+  if (cached !== undefined) return { path: cached, source: 'cache' };
+
+  const dir = weightsCacheDir(opts.cacheDir);
+  if (opts.download === false) {
+    throw new StnetError(
+      'E_WEIGHTS_NOT_FOUND',
+      `no weights given and none in the cache ${dir}: run "stnet weights download", pass --weights <file> (library: { weights }) or set STNET_WEIGHTS`,
+      { path: dir },
+    );
+  }
+  // Imported here, not at the top: the parsers are only needed for a download's validation.
+  const { loadWeights } = await import('./index.js');
+  const path = await downloadWeights({
+    urls,
+    dir,
+    timeoutMs: opts.downloadTimeoutMs,
+    onStart: opts.onDownloadStart,
+    onProgress: opts.onDownloadProgress,
+    signal: opts.signal,
+    validate: async (p) => {
+      await loadWeights(p);
+    },
+  });
+  return { path, source: 'download' };
+}
+
+/** The path of the weights to use (downloading them into the cache on first use). */
 export async function resolveWeightsPath(opts: ResolveWeightsOptions = {}): Promise<string> {
-  const path = opts.weights ?? process.env.STNET_WEIGHTS;
-  if (path !== undefined && path !== '') return path;
-  throw new StnetError(
-    'E_WEIGHTS_NOT_FOUND',
-    'No weights given: pass { weights: "/path/to/STNET.pdparams" } (CLI: --weights) or set STNET_WEIGHTS',
-  );
+  return (await resolveWeights(opts)).path;
+}
+
+function mustExist(path: string, from: string): string {
+  const abs = resolve(path);
+  if (!existsSync(abs)) {
+    throw new StnetError('E_WEIGHTS_NOT_FOUND', `weights not found: ${abs} (from ${from}); check the path, or leave it unset to use the official weights`, {
+      path: abs,
+    });
+  }
+  return abs;
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
 }
