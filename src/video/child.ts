@@ -1,0 +1,97 @@
+// Running ffmpeg/ffprobe: argument arrays only (no shell), a deadline and an AbortSignal that kill the child at
+// once (SIGKILL) and settle only after it has exited, so a rejected call never leaves a process behind.
+
+import { spawn } from 'node:child_process';
+import { StnetError } from '../errors.js';
+
+export interface RunLimits {
+  /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT. */
+  deadline: number;
+  /** The caller's total timeout, for the message. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  /** The video, for error messages and `err.path`. */
+  path: string;
+}
+
+export interface RunResult {
+  code: number | null;
+  exitSignal: NodeJS.Signals | null;
+  /** The last `STDERR_TAIL` bytes of stderr. */
+  stderr: string;
+}
+
+const STDERR_TAIL = 256 * 1024;
+
+export function cancelledError(path: string): StnetError {
+  return new StnetError('E_CANCELLED', `Decoding ${path} was cancelled`, { path });
+}
+
+/**
+ * Spawns `bin args`, hands stdout chunks to `onStdout` (which may throw to stop the run), keeps the stderr tail.
+ * Resolves when the child has exited (whatever its status); rejects on timeout, abort, spawn failure or an
+ * `onStdout` error, always after the child is gone.
+ */
+export function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    if (limits.signal?.aborted) {
+      reject(cancelledError(limits.path));
+      return;
+    }
+    const remaining = limits.deadline - Date.now();
+    if (remaining <= 0) {
+      reject(timeoutError(limits));
+      return;
+    }
+    const child = spawn(bin, args, { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'], windowsHide: true });
+    let stderr = '';
+    let failure: unknown;
+    const stop = (err: unknown): void => {
+      if (failure === undefined) failure = err;
+      child.kill('SIGKILL');
+    };
+    const timer = setTimeout(() => stop(timeoutError(limits)), remaining);
+    const onAbort = (): void => stop(cancelledError(limits.path));
+    limits.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      stderr += d;
+      if (stderr.length > 2 * STDERR_TAIL) stderr = stderr.slice(-STDERR_TAIL);
+    });
+    if (onStdout) {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (failure !== undefined) return;
+        try {
+          onStdout(chunk);
+        } catch (err) {
+          stop(err);
+        }
+      });
+    }
+    child.on('error', (err) => {
+      // spawn failures (ENOENT, EACCES) also end in 'close'; remember the cause.
+      if (failure === undefined) failure = new StnetError('E_FFMPEG_MISSING', `Cannot run ${bin}: ${err.message}`, { cause: err, path: bin });
+    });
+    child.on('close', (code, exitSignal) => {
+      clearTimeout(timer);
+      limits.signal?.removeEventListener('abort', onAbort);
+      if (failure !== undefined) reject(failure);
+      else resolve({ code, exitSignal, stderr: stderr.slice(-STDERR_TAIL) });
+    });
+  });
+}
+
+function timeoutError(limits: RunLimits): StnetError {
+  return new StnetError('E_VIDEO_TIMEOUT', `Decoding ${limits.path} took longer than the timeout of ${limits.timeoutMs} ms and was stopped; raise timeoutMs if the video is long`, { path: limits.path });
+}
+
+/** The last few meaningful lines of ffmpeg's stderr, for messages. */
+export function stderrSummary(stderr: string, lines = 3): string {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
+    .slice(-lines)
+    .join(' | ');
+}

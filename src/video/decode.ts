@@ -1,0 +1,103 @@
+// ffmpeg -> RGB frames for the sampled indices only. One ffmpeg run decodes the stream and lets through only the
+// wanted frame numbers (`select`), so only those are converted to RGB and piped; the caller gets each frame as
+// it arrives in one reused buffer, so memory does not grow with the video's length or resolution.
+//
+// Arguments (reference.md 10): `-map 0:v:0 -an -fps_mode passthrough -f rawvideo -pix_fmt rgb24` gives frames
+// bit-identical to OpenCV's FFmpeg backend (same libswscale defaults, no extra sws flags). Passthrough matters
+// twice here: without it ffmpeg's constant-frame-rate output would duplicate/drop frames, and it would also fill
+// the gaps `select` leaves. ffmpeg applies the display-matrix rotation itself (autorotate), as OpenCV 4.x does.
+
+import { StnetError } from '../errors.js';
+import type { FfmpegInfo } from './ffmpeg.js';
+import { runChild, type RunLimits } from './child.js';
+import { selectExpression } from './sample.js';
+import type { RgbImage } from '../transforms/resize.js';
+
+export interface DecodeRequest {
+  /** Distinct frame numbers to output, ascending. */
+  distinct: readonly number[];
+  /** Size of the frames ffmpeg outputs (after rotation). */
+  width: number;
+  height: number;
+}
+
+export interface DecodeResult {
+  /** Frames the decoder produced for the stream (ffmpeg's own count), when ffmpeg reported it. */
+  framesDecoded: number | undefined;
+  /** Frames received through the pipe (the selected ones that exist). */
+  framesReceived: number;
+}
+
+/** ffmpeg's final statistics, logged at -v verbose: "Input stream #0:0 (video): 60 packets read (...); 60 frames decoded;" */
+export function parseFramesDecoded(stderr: string): number | undefined {
+  const re = /Input stream #\d+:\d+ \(video\): \d+ packets read \(\d+ bytes\); (\d+) frames decoded/g;
+  let found: number | undefined;
+  for (let m = re.exec(stderr); m; m = re.exec(stderr)) found = (found ?? 0) + Number(m[1]);
+  return found;
+}
+
+/** The lines of ffmpeg's stderr that explain a failure. */
+export function ffmpegErrorLines(stderr: string, max = 3): string {
+  const lines = stderr.split('\n').map((l) => l.trim());
+  const bad = lines.filter((l) => /error|invalid|not found|unsupported|failed|could not|cannot|no such|denied|moov atom|unknown/i.test(l));
+  return (bad.length > 0 ? bad : lines.filter((l) => l.length > 0)).slice(-max).join(' | ');
+}
+
+export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonly number[]): string[] {
+  return [
+    '-hide_banner',
+    '-nostdin',
+    // verbose: the final per-stream statistics give the decoded-frame count in the same pass.
+    '-v', 'verbose',
+    '-i', `file:${absPath}`,
+    '-map', '0:v:0',
+    '-an', '-sn', '-dn',
+    '-vf', `select=${selectExpression(distinct)}`,
+    ...tools.passthroughArgs,
+    '-f', 'rawvideo',
+    '-pix_fmt', 'rgb24',
+    'pipe:1',
+  ];
+}
+
+/**
+ * Decodes the video and calls `onFrame(index, image)` for each requested frame, in ascending index order.
+ * `image.data` is reused for the next frame: copy it if you keep it.
+ */
+export async function decodeFrames(
+  tools: FfmpegInfo,
+  absPath: string,
+  req: DecodeRequest,
+  limits: RunLimits,
+  onFrame: (index: number, image: RgbImage) => void,
+): Promise<DecodeResult> {
+  const frameBytes = req.width * req.height * 3;
+  const buf = new Uint8Array(frameBytes);
+  const image: RgbImage = { width: req.width, height: req.height, data: buf };
+  let fill = 0;
+  let received = 0;
+  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct), limits, (chunk) => {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(frameBytes - fill, chunk.length - off);
+      buf.set(chunk.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === frameBytes) {
+        if (received >= req.distinct.length) {
+          throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg returned more frames than the ${req.distinct.length} requested from ${limits.path} (the frame size probably changed mid-stream)`, { path: limits.path });
+        }
+        onFrame(req.distinct[received]!, image);
+        received++;
+        fill = 0;
+      }
+    }
+  });
+  if (res.code !== 0) {
+    throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg cannot decode ${limits.path}: ${ffmpegErrorLines(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
+      path: limits.path,
+      cause: new Error(res.stderr.slice(-4000)),
+    });
+  }
+  return { framesDecoded: parseFramesDecoded(res.stderr), framesReceived: received };
+}

@@ -1,0 +1,160 @@
+// Finding ffmpeg/ffprobe: STNET_FFMPEG / STNET_FFPROBE, then PATH, then the static binaries shipped in the
+// @ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe dependencies (so `npm install` alone works on a
+// machine without ffmpeg). Each candidate is run once (`-version`) before it is trusted; the result is cached
+// per environment (the variables and PATH), so tests and long-running servers pay the cost once.
+
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { StnetError } from '../errors.js';
+
+export type FfmpegSource = 'env' | 'path' | 'bundled';
+
+export interface FfmpegInfo {
+  ffmpeg: string;
+  ffprobe: string;
+  /** Where ffmpeg came from (ffprobe follows the same order independently). */
+  source: FfmpegSource;
+  /** ffmpeg's version string, e.g. "5.1.9-0+deb12u1" or "N-47683-g0e8eb07980-static". */
+  version: string;
+  ffprobeSource: FfmpegSource;
+  ffprobeVersion: string;
+  /**
+   * The arguments that make ffmpeg pass every decoded frame through unchanged (no duplicates, no drops):
+   * `-fps_mode passthrough` on ffmpeg >= 5.1, `-vsync passthrough` on older builds such as the bundled 2018 one.
+   */
+  passthroughArgs: readonly string[];
+}
+
+const HOW_TO_GET =
+  'Install ffmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg), set STNET_FFMPEG and STNET_FFPROBE to the binaries, or reinstall stnet-kinetics400 so its bundled @ffmpeg-installer/@ffprobe-installer binaries are present.';
+
+function run(bin: string, args: string[], timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(bin, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stderr }));
+      else resolvePromise(`${stdout}${stderr}`);
+    });
+  });
+}
+
+function isExecutableFile(p: string): boolean {
+  try {
+    if (!statSync(p).isFile()) return false;
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    if (isExecutableFile(p)) return p;
+  }
+  return undefined;
+}
+
+function bundled(pkg: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe'): string | undefined {
+  try {
+    const req = createRequire(import.meta.url);
+    const mod = req(pkg) as { path?: unknown };
+    return typeof mod.path === 'string' && isExecutableFile(mod.path) ? mod.path : undefined;
+  } catch {
+    // The installer packages throw when their platform package is absent (unsupported OS/arch).
+    return undefined;
+  }
+}
+
+/** "ffmpeg version 5.1.9-0+deb12u1 Copyright ..." -> "5.1.9-0+deb12u1" */
+async function versionOf(bin: string, tool: 'ffmpeg' | 'ffprobe', origin: string): Promise<string> {
+  let out: string;
+  try {
+    out = await run(bin, ['-hide_banner', '-version']);
+  } catch (err) {
+    throw new StnetError('E_FFMPEG_MISSING', `${tool} at ${bin} (${origin}) does not run: ${(err as Error).message.split('\n')[0]}. ${HOW_TO_GET}`, { cause: err, path: bin });
+  }
+  const m = new RegExp(`${tool} version (\\S+)`).exec(out);
+  if (!m) throw new StnetError('E_FFMPEG_MISSING', `${bin} (${origin}) ran but did not identify itself as ${tool} ("${out.slice(0, 80)}"). ${HOW_TO_GET}`, { path: bin });
+  return m[1]!;
+}
+
+interface Candidate {
+  bin: string;
+  source: FfmpegSource;
+  origin: string;
+}
+
+function locate(tool: 'ffmpeg' | 'ffprobe', envName: 'STNET_FFMPEG' | 'STNET_FFPROBE', sibling?: Candidate): Candidate {
+  const env = process.env[envName];
+  if (env !== undefined && env !== '') {
+    const bin = isAbsolute(env) ? env : resolve(env);
+    // The user asked for this binary explicitly: a wrong value is an error, not a reason to pick another one.
+    if (!existsSync(bin)) throw new StnetError('E_FFMPEG_MISSING', `${envName} points to ${bin}, which does not exist. Fix or unset ${envName}. ${HOW_TO_GET}`, { path: bin });
+    if (!isExecutableFile(bin)) throw new StnetError('E_FFMPEG_MISSING', `${envName} points to ${bin}, which is not an executable file. Fix or unset ${envName}. ${HOW_TO_GET}`, { path: bin });
+    return { bin, source: 'env', origin: envName };
+  }
+  // ffprobe without its own variable: prefer the one beside an explicitly chosen ffmpeg (same build).
+  if (sibling?.source === 'env') {
+    const beside = join(dirname(sibling.bin), tool);
+    if (isExecutableFile(beside)) return { bin: beside, source: 'env', origin: `beside STNET_FFMPEG` };
+  }
+  const fromPath = onPath(tool);
+  if (fromPath) return { bin: fromPath, source: 'path', origin: 'PATH' };
+  const fromPkg = bundled(tool === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe');
+  if (fromPkg) return { bin: fromPkg, source: 'bundled', origin: 'bundled npm package' };
+  throw new StnetError('E_FFMPEG_MISSING', `No ${tool} found: ${envName} is not set, there is no ${tool} on PATH, and the bundled binary is missing. ${HOW_TO_GET}`);
+}
+
+async function supportsFpsMode(ffmpeg: string): Promise<boolean> {
+  try {
+    return /^\s*-fps_mode\b/m.test(await run(ffmpeg, ['-hide_banner', '-h', 'long']));
+  } catch {
+    return false;
+  }
+}
+
+async function discover(): Promise<FfmpegInfo> {
+  const f = locate('ffmpeg', 'STNET_FFMPEG');
+  const p = locate('ffprobe', 'STNET_FFPROBE', f);
+  const [version, ffprobeVersion, fpsMode] = await Promise.all([
+    versionOf(f.bin, 'ffmpeg', f.origin),
+    versionOf(p.bin, 'ffprobe', p.origin),
+    supportsFpsMode(f.bin),
+  ]);
+  return {
+    ffmpeg: f.bin,
+    ffprobe: p.bin,
+    source: f.source,
+    version,
+    ffprobeSource: p.source,
+    ffprobeVersion,
+    passthroughArgs: fpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough'],
+  };
+}
+
+const cache = new Map<string, Promise<FfmpegInfo>>();
+
+/**
+ * Finds working ffmpeg and ffprobe binaries (see the module comment for the order) and their versions.
+ * Throws E_FFMPEG_MISSING, saying how to get ffmpeg, when there is none or a configured one does not run.
+ */
+export async function findFfmpeg(): Promise<FfmpegInfo> {
+  const key = [process.env.STNET_FFMPEG ?? '', process.env.STNET_FFPROBE ?? '', process.env.PATH ?? ''].join('\0');
+  let hit = cache.get(key);
+  if (!hit) {
+    hit = discover();
+    cache.set(key, hit);
+    // A failure is not cached: the user may install ffmpeg and retry in the same process.
+    hit.catch(() => cache.delete(key));
+  }
+  return hit;
+}
+
+/** Forgets cached discoveries (tests that change PATH or the variables). */
+export function clearFfmpegCache(): void {
+  cache.clear();
+}

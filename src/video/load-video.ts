@@ -1,0 +1,213 @@
+// loadVideo: a video file -> the reference's normalised super-image tensor [1, segNum, seglen*3, T, T].
+// probe (ffprobe) -> sample (pure) -> decode only the sampled frames (ffmpeg) -> per frame, as it arrives:
+// Pillow-exact resize of just the crop window -> normalise -> write into every slot that uses the frame.
+
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { StnetError, checkInteger, invalidOption } from '../errors.js';
+import { findFfmpeg } from './ffmpeg.js';
+import { cancelledError, type RunLimits } from './child.js';
+import { probeVideo, type ProbeResult } from './probe.js';
+import { decodeFrames } from './decode.js';
+import { distinctSorted, sampleFrameIndices } from './sample.js';
+import { groupScaleSize, makeBilinearResizer, type RgbImage } from '../transforms/resize.js';
+import { centerCropOffsets, cropRgb } from '../transforms/crop.js';
+import { normalizeToChw } from '../transforms/normalize.js';
+import { clipDims, frameOffset } from '../transforms/layout.js';
+
+export interface LoadVideoOptions {
+  /** Segments per clip (reference inference: 25). */
+  segNum?: number;
+  /** Consecutive frames per segment (StNet: 5). */
+  seglen?: number;
+  /** Short side after the 4:3 resize (256). */
+  shortSize?: number;
+  /** Center-crop size, the model's input size (256); at most shortSize. */
+  targetSize?: number;
+  /** Limit for the whole call in ms. Default: 120 s plus the video's duration (so long videos are not cut off). */
+  timeoutMs?: number;
+  /** Aborting kills ffmpeg at once and rejects with E_CANCELLED. */
+  signal?: AbortSignal;
+}
+
+export interface VideoInfo {
+  /** N: frames the reference would read (min of OpenCV's frame count and the frames that decode). */
+  frameCount: number;
+  /** Size of the decoded frames (after rotation), before resizing. */
+  width: number;
+  height: number;
+  fps: number;
+  codec: string;
+  /** Sampled frame indices, segment-major (segNum * seglen, repeats allowed). */
+  frameIndices: number[];
+  /** Display rotation applied, degrees clockwise (0/90/180/270). */
+  rotation?: number;
+  /** Container duration in seconds (0 when unknown). */
+  durationSec: number;
+  /** OpenCV's CAP_PROP_FRAME_COUNT for this file (header nb_frames, else duration * fps). */
+  containerFrameCount: number;
+  /** Size after the 4:3 resize, [width, height]. */
+  resized: [number, number];
+  /** Center-crop offsets into the resized frame. */
+  cropOffset: { x: number; y: number };
+  /** ffmpeg decode runs needed (2 only when fewer frames decode than the container announces). */
+  decodePasses: number;
+}
+
+export interface Clip {
+  /** float32, C order, dims below. */
+  data: Float32Array;
+  /** [1, segNum, seglen*3, targetSize, targetSize] */
+  dims: [1, number, number, number, number];
+  info: VideoInfo;
+}
+
+export const LOAD_VIDEO_DEFAULTS = { segNum: 25, seglen: 5, shortSize: 256, targetSize: 256 } as const;
+/** Base of the default timeout; the video's duration is added to it. */
+export const DEFAULT_TIMEOUT_BASE_MS = 120_000;
+
+const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal'] as const;
+/** Largest clip tensor accepted (elements), far above the reference's 25*15*256*256 = 24.6 M. */
+const MAX_ELEMENTS = 2 ** 29;
+
+interface ResolvedOptions {
+  segNum: number;
+  seglen: number;
+  shortSize: number;
+  targetSize: number;
+  timeoutMs: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** Validates loadVideo options (sync, before any file or process work). Throws E_INVALID_OPTION. */
+export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}): ResolvedOptions {
+  if (opts === null || typeof opts !== 'object') throw invalidOption('options', 'an object', opts);
+  for (const key of Object.keys(opts)) {
+    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
+      const near = KNOWN_OPTIONS.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[_-]/g, ''));
+      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)} for loadVideo${near ? ` (did you mean ${near}?)` : ''}; known options: ${KNOWN_OPTIONS.join(', ')}`);
+    }
+  }
+  const segNum = checkInteger('segNum', opts.segNum ?? LOAD_VIDEO_DEFAULTS.segNum, 1, 1024);
+  const seglen = checkInteger('seglen', opts.seglen ?? LOAD_VIDEO_DEFAULTS.seglen, 1, 64);
+  const shortSize = checkInteger('shortSize', opts.shortSize ?? LOAD_VIDEO_DEFAULTS.shortSize, 1, 4096);
+  const targetSize = checkInteger('targetSize', opts.targetSize ?? LOAD_VIDEO_DEFAULTS.targetSize, 1, 4096);
+  // After the 4:3 resize the short side is shortSize, so the reference's crop assertion (w, h >= target) holds
+  // exactly when targetSize <= shortSize: check it now rather than after decoding.
+  if (targetSize > shortSize) throw invalidOption('targetSize', `integer <= shortSize (${shortSize})`, targetSize);
+  if (segNum * seglen * 3 * targetSize * targetSize > MAX_ELEMENTS) {
+    throw new StnetError('E_INVALID_OPTION', `Expected segNum * seglen * 3 * targetSize^2 <= ${MAX_ELEMENTS} but received ${segNum}*${seglen}*3*${targetSize}^2 = ${segNum * seglen * 3 * targetSize * targetSize}`);
+  }
+  const timeoutMs = opts.timeoutMs;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || Number.isNaN(timeoutMs))) {
+    throw invalidOption('timeoutMs', 'positive number of milliseconds', timeoutMs);
+  }
+  const signal = opts.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', signal);
+  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal };
+}
+
+async function checkFile(abs: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new StnetError('E_VIDEO_NOT_FOUND', `Video not found: ${abs}`, { path: abs, cause: err });
+    throw new StnetError('E_VIDEO_NOT_FOUND', `Cannot access video ${abs}: ${(err as Error).message}`, { path: abs, cause: err });
+  }
+  if (!st.isFile()) throw new StnetError('E_VIDEO_NOT_FILE', `Not a video file: ${abs} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`, { path: abs });
+  if (st.size === 0) throw new StnetError('E_VIDEO_EMPTY', `Video file is empty (0 bytes): ${abs}`, { path: abs });
+}
+
+/** Per-frame transform for frames of one size: resize (only the crop window) + crop -> RGB target x target. */
+function framePipeline(width: number, height: number, shortSize: number, target: number) {
+  const [rw, rh] = groupScaleSize(width, height, shortSize);
+  const crop = centerCropOffsets(rw, rh, target);
+  const resize = rw === width && rh === height ? undefined : makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+  const apply = (img: RgbImage): RgbImage => (resize ? resize(img) : cropRgb(img, crop.x, crop.y, target, target));
+  return { resized: [rw, rh] as [number, number], crop, apply };
+}
+
+/**
+ * Decodes `path` and builds the model input exactly as the reference reader does (reference.md 2).
+ * Errors: E_INVALID_OPTION, E_VIDEO_NOT_FOUND, E_VIDEO_NOT_FILE, E_VIDEO_EMPTY, E_VIDEO_UNDECODABLE,
+ * E_VIDEO_NO_STREAM, E_VIDEO_NO_FRAMES, E_VIDEO_TIMEOUT, E_CANCELLED, E_FFMPEG_MISSING.
+ */
+export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Promise<Clip> {
+  if (typeof path !== 'string' || path.length === 0) throw invalidOption('path', 'non-empty string', path);
+  const o = resolveLoadVideoOptions(opts);
+  const abs = resolve(path);
+  if (o.signal?.aborted) throw cancelledError(abs);
+  await checkFile(abs);
+  const tools = await findFfmpeg();
+  const start = Date.now();
+  const limits: RunLimits = { deadline: start + (o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS), timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS, signal: o.signal, path: abs };
+
+  const probe = await probeVideo(tools, abs, limits);
+  if (o.timeoutMs === undefined) {
+    limits.timeoutMs = DEFAULT_TIMEOUT_BASE_MS + Math.ceil(probe.durationSec * 1000);
+    limits.deadline = start + limits.timeoutMs;
+  }
+  const C = probe.opencvFrameCount;
+  if (C < 1 || probe.packets < 1) {
+    throw new StnetError('E_VIDEO_NO_FRAMES', `${abs} has a video stream (${probe.codec}) but no frames (container frame count ${C}, ${probe.packets} packets)`, { path: abs });
+  }
+  const pipeline = framePipeline(probe.width, probe.height, o.shortSize, o.targetSize);
+  const dims = clipDims(o.segNum, o.seglen, o.targetSize);
+  const data = new Float32Array(o.segNum * o.seglen * 3 * o.targetSize * o.targetSize); // [segNum, seglen*3, T, T]
+  const block = 3 * o.targetSize * o.targetSize;
+
+  // First guess of N from the demux-only packet count; the decode reports the true count, and a second pass
+  // happens only if that changes the sample (frames that fail to decode, truncated files).
+  let n = Math.min(C, probe.packets);
+  let passes = 0;
+  for (;;) {
+    const indices = sampleFrameIndices(n, o.segNum, o.seglen);
+    const distinct = distinctSorted(indices);
+    const slots = new Map<number, number[]>();
+    indices.forEach((idx, k) => {
+      const list = slots.get(idx);
+      if (list) list.push(k);
+      else slots.set(idx, [k]);
+    });
+    passes++;
+    const got = new Set<number>();
+    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height }, limits, (idx, img) => {
+      const ks = slots.get(idx)!;
+      const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
+      normalizeToChw(pipeline.apply(img), data, first);
+      for (let i = 1; i < ks.length; i++) data.copyWithin(frameOffset(ks[i]!, o.seglen, o.targetSize), first, first + block);
+      got.add(idx);
+    });
+    // Without ffmpeg's statistics, fall back to what arrived: all requested frames -> the guess stands.
+    const decoded = result.framesDecoded ?? (result.framesReceived === distinct.length ? n : result.framesReceived);
+    const trueN = Math.min(C, decoded);
+    if (trueN < 1) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${abs} decodes (${probe.codec}, ${probe.packets} packets)`, { path: abs });
+    const again = trueN !== n && sampleFrameIndices(trueN, o.segNum, o.seglen).some((v, i) => v !== indices[i]);
+    if (!again && got.size === distinct.length) {
+      return {
+        data,
+        dims,
+        info: {
+          frameCount: trueN,
+          width: probe.width,
+          height: probe.height,
+          fps: probe.fps,
+          codec: probe.codec,
+          frameIndices: indices,
+          rotation: probe.rotation,
+          durationSec: probe.durationSec,
+          containerFrameCount: C,
+          resized: pipeline.resized,
+          cropOffset: pipeline.crop,
+          decodePasses: passes,
+        },
+      };
+    }
+    if (passes >= 2 || !again) {
+      throw new StnetError('E_VIDEO_UNDECODABLE', `Decoding ${abs} gave inconsistent frame counts (expected ${distinct.length} sampled frames, got ${got.size}; ${decoded} decoded)`, { path: abs });
+    }
+    n = trueN;
+  }
+}
