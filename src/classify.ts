@@ -1,0 +1,283 @@
+// Probabilities -> top-k labels, and classification of many videos with one model.
+// The batch is a one-ahead pipeline: video i+1 is decoded (ffmpeg child process + resize) while
+// video i runs through onnxruntime (native threads), so on a multi-core machine the decode time of
+// all but the first video hides behind inference. A video that cannot be read becomes an
+// `{ ok: false }` result; only problems that would fail every video (ffmpeg missing, the model
+// closed, onnxruntime failing, cancellation) reject the whole call.
+import { ERROR_CODES, StnetError, checkInteger, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
+import { KINETICS400_LABELS } from './labels/kinetics400.js';
+
+export const NUM_CLASSES = 400;
+/** Frames per segment; fixed by the network (15 = 5 frames x RGB input channels). */
+export const SEGLEN = 5;
+
+/** Defaults: the reference's INFER config (reference.md section 1) and MODEL.topk. */
+export const CLASSIFY_DEFAULTS = Object.freeze({ topK: 5, segNum: 25, shortSize: 256, targetSize: 256 });
+
+/** Bounds checked before any work; the CLI's messages and --help use the same table. */
+export const CLASSIFY_LIMITS = Object.freeze({
+  topK: [1, NUM_CLASSES],
+  segNum: [1, 100],
+  shortSize: [32, 1024],
+  targetSize: [32, 1024],
+  decodeTimeoutMs: [1, 24 * 3600 * 1000],
+} as const satisfies Record<string, readonly [number, number]>);
+
+export interface Prediction {
+  /** Kinetics-400 class name, underscore form (`arm_wrestling`). */
+  readonly label: string;
+  /** Class id 0..399. */
+  readonly index: number;
+  /** Softmax probability. */
+  readonly prob: number;
+}
+
+export interface VideoTiming {
+  /** Decode + resize + normalise, ms. Runs while the previous video is in inference. */
+  readonly decodeMs: number;
+  /** onnxruntime run, ms. */
+  readonly inferMs: number;
+}
+
+export type VideoResult =
+  | { readonly path: string; readonly ok: true; readonly predictions: readonly Prediction[]; readonly timing: VideoTiming }
+  | { readonly path: string; readonly ok: false; readonly error: { readonly code: StnetErrorCode; readonly message: string } };
+
+export interface ClassifyProgress {
+  /** Videos finished so far (ok or not), 1..total. */
+  readonly done: number;
+  readonly total: number;
+  /** Position of the finished video in the input. */
+  readonly index: number;
+  readonly result: VideoResult;
+}
+
+export interface ClassifyOptions {
+  /** How many labels per video, 1..400. Default 5 (the reference's MODEL.topk). */
+  topK?: number;
+  /** Segments sampled per video. Default 25 (reference INFER config). */
+  segNum?: number;
+  /** Short side after the reference's fixed 4:3 resize. Default 256. */
+  shortSize?: number;
+  /** Centre-crop size (<= shortSize). Default 256. */
+  targetSize?: number;
+  /** Per-video decode timeout in ms (default: the video loader's). */
+  decodeTimeoutMs?: number;
+  /** Called after each video, in input order. */
+  onProgress?: (p: ClassifyProgress) => void;
+  /** Aborting stops decoding (kills ffmpeg) and rejects with E_CANCELLED. */
+  signal?: AbortSignal;
+}
+
+/** Hub-compatible result: one object per video, top-k label -> probability, highest first. */
+export type HubResult = Record<string, number>;
+
+export interface HubInput {
+  image: readonly string[];
+}
+
+// --- the two collaborators, as small structural interfaces (StNet and loadVideo satisfy them)
+
+export interface Predictor {
+  /** data: [B, segNum, 15, H, W] float32 -> B*400 softmax probabilities. */
+  predict(data: Float32Array, dims: readonly number[]): Promise<Float32Array>;
+}
+
+export interface VideoLoadOptions {
+  segNum: number;
+  seglen: number;
+  shortSize: number;
+  targetSize: number;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface LoadedVideo {
+  readonly data: Float32Array;
+  /** [segNum, 15, H, W] (or with a leading batch dim of 1). */
+  readonly dims: readonly number[];
+}
+
+export type VideoLoader = (path: string, opts: VideoLoadOptions) => Promise<LoadedVideo>;
+
+// --- validation
+
+const OPTION_KEYS: readonly (keyof ClassifyOptions)[] = ['topK', 'segNum', 'shortSize', 'targetSize', 'decodeTimeoutMs', 'onProgress', 'signal'];
+
+/** Maps an option's TS name to the name a user typed (the CLI passes `--top_k` etc.). */
+export type OptionNamer = (key: keyof ClassifyOptions) => string;
+
+export interface ResolvedClassifyOptions {
+  readonly topK: number;
+  readonly segNum: number;
+  readonly shortSize: number;
+  readonly targetSize: number;
+  readonly decodeTimeoutMs: number | undefined;
+  readonly onProgress: ((p: ClassifyProgress) => void) | undefined;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Checks every option (and rejects unknown keys, so a typo never passes silently); fills defaults. */
+export function validateClassifyOptions(opts: ClassifyOptions = {}, name: OptionNamer = (k) => k): ResolvedClassifyOptions {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'object', opts);
+  for (const key of Object.keys(opts)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)}; expected one of ${OPTION_KEYS.join(', ')}`);
+    }
+  }
+  const int = (key: keyof typeof CLASSIFY_LIMITS, fallback: number | undefined): number | undefined => {
+    const value = opts[key];
+    if (value === undefined) return fallback;
+    const [min, max] = CLASSIFY_LIMITS[key];
+    return checkInteger(name(key), value, min, max);
+  };
+  const topK = int('topK', CLASSIFY_DEFAULTS.topK) as number;
+  const segNum = int('segNum', CLASSIFY_DEFAULTS.segNum) as number;
+  const shortSize = int('shortSize', CLASSIFY_DEFAULTS.shortSize) as number;
+  const targetSize = int('targetSize', CLASSIFY_DEFAULTS.targetSize) as number;
+  const decodeTimeoutMs = int('decodeTimeoutMs', undefined);
+  if (targetSize > shortSize) {
+    // The reference's centre crop asserts the resized frame is at least the crop size.
+    throw invalidOption(name('targetSize'), `integer <= ${name('shortSize')} (${shortSize})`, targetSize);
+  }
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw invalidOption(name('onProgress'), 'function', opts.onProgress);
+  if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', opts.signal);
+  return { topK, segNum, shortSize, targetSize, decodeTimeoutMs, onProgress: opts.onProgress, signal: opts.signal };
+}
+
+export function validatePaths(paths: unknown, name = 'paths'): readonly string[] {
+  if (!Array.isArray(paths)) throw invalidOption(name, 'array of video paths', paths);
+  paths.forEach((p, i) => {
+    if (typeof p !== 'string' || p === '') throw invalidOption(`${name}[${i}]`, 'non-empty string', p);
+  });
+  return paths as string[];
+}
+
+// --- top-k
+
+/**
+ * The k most probable classes of one 400-vector, highest first (the reference's
+ * `argsort()[-k:][::-1]`). Ties, which real softmax output practically never has, go to the lower id.
+ */
+export function topK(probs: ArrayLike<number>, k: number, labels: readonly string[] = KINETICS400_LABELS): Prediction[] {
+  if (probs.length !== labels.length) {
+    throw new StnetError('E_INVALID_INPUT', `Expected ${labels.length} probabilities but received ${probs.length}`);
+  }
+  checkInteger('topK', k, 1, probs.length);
+  const order = Array.from({ length: probs.length }, (_, i) => i);
+  order.sort((a, b) => probs[b]! - probs[a]! || a - b);
+  return order.slice(0, k).map((index) => ({ label: labels[index]!, index, prob: probs[index]! }));
+}
+
+/** One hub-style object: label -> prob, insertion order = highest first. */
+export function toHubResult(predictions: readonly Prediction[]): HubResult {
+  const out: HubResult = {};
+  for (const p of predictions) out[p.label] = p.prob;
+  return out;
+}
+
+// --- the batch
+
+type Decoded = { ok: true; video: LoadedVideo; decodeMs: number } | { ok: false; error: unknown };
+
+/** Classifies `paths` in input order with a one-ahead decode pipeline. Options must be validated. */
+export async function classifyVideos(
+  predictor: Predictor,
+  loadVideo: VideoLoader,
+  paths: readonly string[],
+  opts: ResolvedClassifyOptions,
+): Promise<VideoResult[]> {
+  throwIfCancelled(opts.signal);
+  // Aborted on cancel and when a batch-level error stops the loop, so a decode running ahead stops too.
+  const stop = new AbortController();
+  const signal = opts.signal === undefined ? stop.signal : AbortSignal.any([opts.signal, stop.signal]);
+  const loadOpts: VideoLoadOptions = {
+    segNum: opts.segNum,
+    seglen: SEGLEN,
+    shortSize: opts.shortSize,
+    targetSize: opts.targetSize,
+    signal,
+    ...(opts.decodeTimeoutMs !== undefined ? { timeoutMs: opts.decodeTimeoutMs } : {}),
+  };
+  const decode = async (path: string): Promise<Decoded> => {
+    const t0 = performance.now();
+    try {
+      const video = await loadVideo(path, loadOpts);
+      return { ok: true, video, decodeMs: performance.now() - t0 };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  };
+
+  const results: VideoResult[] = [];
+  let next: Promise<Decoded> | undefined = paths.length > 0 ? decode(paths[0]!) : undefined;
+  try {
+    for (let i = 0; i < paths.length; i++) {
+      const path = paths[i]!;
+      const decoded: Decoded = await next!;
+      throwIfCancelled(opts.signal);
+      next = i + 1 < paths.length ? decode(paths[i + 1]!) : undefined;
+      let result: VideoResult;
+      if (!decoded.ok) {
+        result = failure(path, decoded.error);
+      } else {
+        const { data, dims } = decoded.video;
+        const batchDims = dims.length === 4 ? [1, ...dims] : [...dims]; // [1, segNum, 15, H, W]
+        const t0 = performance.now();
+        let probs: Float32Array;
+        try {
+          probs = await predictor.predict(data, batchDims);
+        } catch (err) {
+          throwIfCancelled(opts.signal);
+          throw err;
+        }
+        const inferMs = performance.now() - t0;
+        result = {
+          path,
+          ok: true,
+          predictions: topK(probs.subarray(0, NUM_CLASSES), opts.topK),
+          timing: { decodeMs: round1(decoded.decodeMs), inferMs: round1(inferMs) },
+        };
+      }
+      results.push(result);
+      opts.onProgress?.({ done: i + 1, total: paths.length, index: i, result });
+    }
+  } finally {
+    if (next !== undefined) {
+      stop.abort();
+      await next; // never rejects; waits until ffmpeg is gone
+    }
+  }
+  return results;
+}
+
+/** Per-video failure, or a rethrow when the problem is not the video's (it would fail every video). */
+function failure(path: string, err: unknown): VideoResult {
+  if (isStnetError(err)) {
+    if (err.code === 'E_CANCELLED' || ERROR_CODES[err.code].kind !== 'input') throw err;
+    return { path, ok: false, error: { code: err.code, message: err.message } };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { path, ok: false, error: { code: 'E_VIDEO_UNDECODABLE', message: `${path}: ${message}` } };
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new StnetError('E_CANCELLED', 'classification was cancelled', { cause: signal.reason });
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** `videoClassification({ image: paths })`: hub-compatible; throws the first failed video's error, as the hub would. */
+export function hubResults(results: readonly VideoResult[]): HubResult[] {
+  return results.map((r) => {
+    if (!r.ok) throw new StnetError(r.error.code, r.error.message, { path: r.path });
+    return toHubResult(r.predictions);
+  });
+}
+
+export function validateHubInput(data: unknown): readonly string[] {
+  if (typeof data !== 'object' || data === null || !('image' in data)) throw invalidOption('data', 'object { image: string[] }', data);
+  return validatePaths((data as { image: unknown }).image, 'data.image');
+}

@@ -1,0 +1,260 @@
+// classify.ts: top-k against the golden output, option validation, and the batch pipeline's order,
+// overlap, per-video failures and cancellation. The pipeline tests use a recording predictor and
+// loader (timers, no model) so that the schedule itself is what is measured; the real model and
+// videos run through the same function in test/cli.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  CLASSIFY_DEFAULTS,
+  classifyVideos,
+  hubResults,
+  toHubResult,
+  topK,
+  validateClassifyOptions,
+  validateHubInput,
+  validatePaths,
+  type LoadedVideo,
+  type Predictor,
+  type VideoLoadOptions,
+  type VideoResult,
+} from '../src/classify.js';
+import { StnetError } from '../src/errors.js';
+import { KINETICS400_LABELS } from '../src/labels/kinetics400.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden } from './helpers/golden.js';
+
+interface Expected {
+  top5: { class_id: number; prob: number }[];
+  probs: number[];
+}
+
+describe.skipIf(!HAS_GOLDEN)('topK on the golden model output', () => {
+  const expected = HAS_GOLDEN ? (JSON.parse(readFileSync(golden('expected.json'), 'utf8')) as Expected) : { top5: [], probs: [] };
+
+  it('gives the reference top-5 ids, in order, with their probabilities and labels', () => {
+    const top = topK(Float32Array.from(expected.probs), 5);
+    expect(top.map((p) => p.index)).toEqual(expected.top5.map((t) => t.class_id));
+    top.forEach((p, i) => {
+      expect(p.prob).toBeCloseTo(expected.top5[i]!.prob, 6);
+      expect(p.label).toBe(KINETICS400_LABELS[p.index]);
+    });
+  });
+
+  it('k = 400 is a full descending ranking', () => {
+    const all = topK(expected.probs, 400);
+    expect(new Set(all.map((p) => p.index)).size).toBe(400);
+    for (let i = 1; i < all.length; i++) expect(all[i - 1]!.prob).toBeGreaterThanOrEqual(all[i]!.prob);
+  });
+
+  it('hub result: label -> prob, highest first', () => {
+    const hub = toHubResult(topK(expected.probs, 3));
+    expect(Object.keys(hub)).toEqual(expected.top5.slice(0, 3).map((t) => KINETICS400_LABELS[t.class_id]));
+    expect(Object.values(hub)[0]).toBeCloseTo(expected.top5[0]!.prob, 6);
+  });
+});
+
+describe('topK edge cases', () => {
+  it('breaks exact ties by the lower class id', () => {
+    const probs = new Float32Array(400).fill(0.001);
+    probs[7] = 0.5;
+    probs[3] = 0.5;
+    expect(topK(probs, 3).map((p) => p.index)).toEqual([3, 7, 0]);
+  });
+
+  it.each([0, 401, 2.5])('refuses k = %s', (k) => {
+    expect(() => topK(new Float32Array(400), k)).toThrow(/Expected integer between 1 and 400 for topK/);
+  });
+
+  it('refuses a vector that is not 400 long', () => {
+    expect(() => topK(new Float32Array(399), 5)).toThrow(/Expected 400 probabilities but received 399/);
+  });
+});
+
+describe('validateClassifyOptions', () => {
+  it('fills the reference defaults', () => {
+    expect(validateClassifyOptions({})).toMatchObject({ topK: 5, segNum: 25, shortSize: 256, targetSize: 256, decodeTimeoutMs: undefined });
+    expect(CLASSIFY_DEFAULTS).toEqual({ topK: 5, segNum: 25, shortSize: 256, targetSize: 256 });
+  });
+
+  it.each([
+    [{ topK: 0 }, /Expected integer between 1 and 400 for topK but received 0/],
+    [{ topK: 401 }, /Expected integer between 1 and 400 for topK but received 401/],
+    [{ topK: '5' }, /for topK but received "5"/],
+    [{ segNum: 0 }, /for segNum but received 0/],
+    [{ segNum: 1.5 }, /for segNum but received 1.5/],
+    [{ shortSize: 16 }, /Expected integer between 32 and 1024 for shortSize/],
+    [{ targetSize: 300 }, /Expected integer <= shortSize \(256\) for targetSize but received 300/],
+    [{ decodeTimeoutMs: 0 }, /for decodeTimeoutMs but received 0/],
+    [{ onProgress: 'yes' }, /Expected function for onProgress/],
+    [{ signal: {} }, /Expected AbortSignal for signal/],
+    [{ top_k: 3 }, /Unknown option "top_k"; expected one of topK, segNum/],
+  ])('%j is refused', (opts, re) => {
+    const err = (() => {
+      try {
+        validateClassifyOptions(opts as never);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(StnetError);
+    expect((err as StnetError).code).toBe('E_INVALID_OPTION');
+    expect((err as StnetError).message).toMatch(re);
+  });
+
+  it('names options the way the caller typed them', () => {
+    expect(() => validateClassifyOptions({ topK: 0 }, (k) => (k === 'topK' ? '--top_k' : k))).toThrow(/for --top_k but received 0/);
+  });
+
+  it.each([
+    ['a.mp4', /Expected array of video paths for paths but received "a.mp4"/],
+    [['a.mp4', ''], /Expected non-empty string for paths\[1\]/],
+    [[3], /for paths\[0\] but received 3/],
+  ])('paths %j are refused', (paths, re) => {
+    expect(() => validatePaths(paths)).toThrow(re);
+  });
+
+  it('hub input must be { image: string[] }', () => {
+    expect(validateHubInput({ image: ['a.mp4'] })).toEqual(['a.mp4']);
+    expect(() => validateHubInput({ images: ['a.mp4'] })).toThrow(/Expected object \{ image: string\[\] \} for data/);
+    expect(() => validateHubInput({ image: 'a.mp4' })).toThrow(/for data.image/);
+  });
+});
+
+// ----- pipeline
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Records the start and end of each decode and inference on one clock. */
+function recorder(opts: { decodeMs: number; inferMs: number; failDecode?: Record<string, unknown>; failInfer?: unknown }) {
+  const events: string[] = [];
+  const t0 = performance.now();
+  const spans: Record<string, [number, number]> = {};
+  const at = (): number => performance.now() - t0;
+  const seen: VideoLoadOptions[] = [];
+  const loadVideo = async (path: string, o: VideoLoadOptions): Promise<LoadedVideo> => {
+    seen.push(o);
+    const start = at();
+    events.push(`decode+ ${path}`);
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, opts.decodeMs);
+      o.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        reject(new StnetError('E_CANCELLED', `decode of ${path} stopped`));
+      });
+    });
+    events.push(`decode- ${path}`);
+    spans[`d:${path}`] = [start, at()];
+    const fail = opts.failDecode?.[path];
+    if (fail !== undefined) throw fail;
+    // A recognisable tensor: the class id to "predict" is encoded in the path's last digit.
+    const cls = Number(path.match(/(\d+)\./)?.[1] ?? 0);
+    const data = new Float32Array(o.segNum * 15 * 4 * 4).fill(cls);
+    return { data, dims: [o.segNum, 15, 4, 4] };
+  };
+  const predictor: Predictor = {
+    async predict(data, dims) {
+      const start = at();
+      events.push(`infer+ ${dims.join('x')}`);
+      await sleep(opts.inferMs);
+      if (opts.failInfer !== undefined) throw opts.failInfer;
+      spans[`i:${start}`] = [start, at()];
+      const probs = new Float32Array(400).fill(0.0001);
+      probs[data[0]!] = 0.9;
+      return probs;
+    },
+  };
+  return { events, spans, loadVideo, predictor, seen };
+}
+
+describe('classifyVideos pipeline', () => {
+  it('keeps input order, decodes video i+1 while video i is in inference, and reports timing', async () => {
+    const r = recorder({ decodeMs: 100, inferMs: 100 });
+    const progress: number[] = [];
+    const opts = validateClassifyOptions({ topK: 2, segNum: 3, shortSize: 64, targetSize: 32, onProgress: (p) => progress.push(p.index) });
+    const paths = ['v1.mp4', 'v2.mp4', 'v3.mp4'];
+    const t0 = performance.now();
+    const results = await classifyVideos(r.predictor, r.loadVideo, paths, opts);
+    const wall = performance.now() - t0;
+
+    expect(results.map((x) => x.path)).toEqual(paths);
+    expect(results.map((x) => (x.ok ? x.predictions[0]!.index : -1))).toEqual([1, 2, 3]);
+    expect(results[0]).toMatchObject({ ok: true, predictions: [{ index: 1, label: 'air_drumming' }, { index: 0 }] });
+    expect(progress).toEqual([0, 1, 2]);
+    // The loader got the validated options and a [1, segNum, 15, H, W] batch went to the model.
+    expect(r.seen[0]).toMatchObject({ segNum: 3, seglen: 5, shortSize: 64, targetSize: 32 });
+    expect(r.events).toContain('infer+ 1x3x15x4x4');
+    // Decode of v2 starts right after v1's decode, before v1's inference ends.
+    expect(r.events.slice(0, 4)).toEqual(['decode+ v1.mp4', 'decode- v1.mp4', 'decode+ v2.mp4', 'infer+ 1x3x15x4x4']);
+    // Serial would be 3*(100+100) = 600 ms; the one-ahead pipeline is 100 + 3*100 = 400 ms plus scheduling.
+    expect(wall).toBeLessThan(540);
+    for (const x of results) {
+      if (!x.ok) throw new Error('unexpected failure');
+      expect(x.timing.decodeMs).toBeGreaterThanOrEqual(95);
+      expect(x.timing.inferMs).toBeGreaterThanOrEqual(95);
+    }
+  });
+
+  it('one bad video never sinks the batch: input errors become { ok: false } results', async () => {
+    const r = recorder({
+      decodeMs: 5,
+      inferMs: 5,
+      failDecode: {
+        'gone2.mp4': new StnetError('E_VIDEO_NOT_FOUND', 'video not found: gone2.mp4'),
+        'odd3.mp4': new RangeError('bad frame index'),
+      },
+    });
+    const results = await classifyVideos(r.predictor, r.loadVideo, ['ok1.mp4', 'gone2.mp4', 'odd3.mp4', 'ok4.mp4'], validateClassifyOptions({ segNum: 1 }));
+    expect(results.map((x) => x.ok)).toEqual([true, false, false, true]);
+    expect(results[1]).toEqual({ path: 'gone2.mp4', ok: false, error: { code: 'E_VIDEO_NOT_FOUND', message: 'video not found: gone2.mp4' } });
+    expect(results[2]).toEqual({ path: 'odd3.mp4', ok: false, error: { code: 'E_VIDEO_UNDECODABLE', message: 'odd3.mp4: bad frame index' } });
+    expect((results[3] as Extract<VideoResult, { ok: true }>).predictions[0]!.index).toBe(4);
+  });
+
+  it('an environment error (ffmpeg missing) rejects the whole call and stops the decode running ahead', async () => {
+    const r = recorder({ decodeMs: 30, inferMs: 30, failDecode: { 'a1.mp4': new StnetError('E_FFMPEG_MISSING', 'no ffmpeg') } });
+    await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({
+      code: 'E_FFMPEG_MISSING',
+    });
+    // a2's decode had started (one ahead) and was aborted, not left running.
+    expect(r.events).toEqual(['decode+ a1.mp4', 'decode- a1.mp4', 'decode+ a2.mp4']);
+  });
+
+  it('an onnxruntime failure rejects the call', async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 5, failInfer: new StnetError('E_RUNTIME', 'out of memory') });
+    await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({ code: 'E_RUNTIME' });
+  });
+
+  it('cancelling rejects with E_CANCELLED and aborts the decode in flight', async () => {
+    const r = recorder({ decodeMs: 200, inferMs: 5 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 50);
+    const t0 = performance.now();
+    await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1, signal: ac.signal }))).rejects.toMatchObject({
+      code: 'E_CANCELLED',
+    });
+    expect(performance.now() - t0).toBeLessThan(180);
+  });
+
+  it('an already aborted signal does no work', async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 5 });
+    await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4'], validateClassifyOptions({ signal: AbortSignal.abort() }))).rejects.toMatchObject({
+      code: 'E_CANCELLED',
+    });
+    expect(r.events).toEqual([]);
+  });
+
+  it('no paths: no work, empty result', async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 5 });
+    expect(await classifyVideos(r.predictor, r.loadVideo, [], validateClassifyOptions({}))).toEqual([]);
+    expect(r.events).toEqual([]);
+  });
+
+  it('hubResults: one object per video; a failed video throws its own error, as the hub would', () => {
+    const ok: VideoResult = { path: 'a', ok: true, predictions: [{ label: 'archery', index: 5, prob: 0.9 }], timing: { decodeMs: 1, inferMs: 1 } };
+    const bad: VideoResult = { path: 'b', ok: false, error: { code: 'E_VIDEO_NOT_FOUND', message: 'video not found: b' } };
+    expect(hubResults([ok, ok])).toEqual([{ archery: 0.9 }, { archery: 0.9 }]);
+    expect(() => hubResults([ok, bad])).toThrow(/video not found: b/);
+  });
+});
+
+if (!HAS_GOLDEN) describe.skip(GOLDEN_SKIP_REASON, () => undefined);
