@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   E_GPU_UNAVAILABLE: { kind: 'environment', meaning: 'GPU inference was asked for, but onnxruntime has no CUDA provider here.', action: 'Install onnxruntime-node with CUDA (npm install onnxruntime-node --onnxruntime-node-install=cuda12 on a machine with CUDA 12), or drop --use_gpu.' },
   E_MODEL_CLOSED: { kind: 'usage', meaning: 'The model was used after close().', action: 'Load a new model with StNet.load().' },
   E_CANCELLED: { kind: 'input', meaning: 'The work was cancelled (client disconnected or shutdown).', action: 'Retry the request.' },
+  E_HTTP: { kind: 'usage', meaning: 'The HTTP server refused the request before classifying it (401 token, 404 route, 413 upload too large, 415 content type, 429 queue full, 503 shutting down).', action: 'Do what the message says: send Authorization: Bearer <token>, a smaller video, a video/* or multipart body, or retry after the Retry-After seconds.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type StnetErrorCode = keyof typeof ERROR_CODES;

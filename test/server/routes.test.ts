@@ -1,0 +1,422 @@
+// Route behaviour with fake workers (fast, no model): status codes, bodies, limits, queue, auth,
+// cancellation and shutdown, over real HTTP on 127.0.0.1 and with fastify's inject where that is enough.
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer, serverInfo, shutdownServer } from '../../src/server/app.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import {
+  FakeWorker,
+  GateWorker,
+  childProcesses,
+  listDir,
+  listen,
+  okResult,
+  request,
+  startRequest,
+  waitFor,
+  type Running,
+} from './helpers.js';
+
+const VIDEO = Buffer.from('pretend mp4 bytes \u0000\u0001\u0002 0123456789'.repeat(100));
+const running: Running[] = [];
+
+async function serve(...args: Parameters<typeof listen>): Promise<Running> {
+  const r = await listen(...args);
+  running.push(r);
+  return r;
+}
+
+afterEach(async () => {
+  for (const r of running.splice(0)) await shutdownServer(r.app, 0).catch(() => undefined);
+});
+
+describe('pages and probes', () => {
+  it('serves the page, its script and style from this origin only, under a strict CSP', async () => {
+    const app = await buildServer({ workers: [new FakeWorker()] });
+    const page = await app.inject({ method: 'GET', url: '/' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'self'; style-src 'self'/);
+    expect(page.body).toMatch(/<input id="file" type="file"/);
+    const js = await app.inject({ method: 'GET', url: '/app.js' });
+    const css = await app.inject({ method: 'GET', url: '/app.css' });
+    expect(js.headers['content-type']).toMatch(/^text\/javascript/);
+    expect(css.headers['content-type']).toMatch(/^text\/css/);
+    // No CDN, font or analytics URL anywhere: the page must work with no network but this server.
+    for (const text of [page.body, js.body, css.body]) expect(text).not.toMatch(/https?:\/\/|\/\/[a-z0-9-]+\.[a-z]/i);
+    // Client-controlled text is never parsed as HTML.
+    expect(js.body).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+    await app.close();
+  });
+
+  it('GET /healthz reports the workers and queue; unknown routes get 404 { code, message }', async () => {
+    const app = await buildServer({ workers: [new FakeWorker(), new FakeWorker()], maxQueue: 3 });
+    const h = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(h.statusCode).toBe(200);
+    expect(h.json()).toEqual({ status: 'ok', modelLoaded: true, workers: 2, running: 0, queueDepth: 0, capacity: 5, auth: false, maxUploadBytes: 512 * 1024 * 1024 });
+    const nf = await app.inject({ method: 'GET', url: '/etc/passwd' });
+    expect(nf.statusCode).toBe(404);
+    expect(nf.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(/^No route GET \/etc\/passwd/) });
+    await app.close();
+  });
+
+  it('rejects bad server options before creating anything', async () => {
+    await expect(buildServer({ workers: [] })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/workers/) });
+    await expect(buildServer({ workers: [new FakeWorker()], maxUploadBytes: 0 })).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      message: 'Expected integer >= 1 for maxUploadBytes but received 0',
+    });
+    await expect(buildServer({ workers: [new FakeWorker()], token: '' })).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+  });
+});
+
+describe('classification routes', () => {
+  it('POST /predict/stnet_kinetics400 (raw body) answers the PaddleHub envelope; the worker saw the exact bytes under a generated name in a 0700 dir', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    expect(statSync(s.tempDir).mode & 0o777).toBe(0o700);
+    const res = await request(s.port, '/predict/stnet_kinetics400?top_k=3&seg_num=7', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual({ status: '0', msg: '', results: [{ ...okResult('upload', 3) }] });
+    expect(res.headers['server-timing']).toMatch(/^upload;dur=[\d.]+, queue;dur=[\d.]+, decode;dur=12\.5, infer;dur=30\.3$/);
+    expect(worker.calls).toHaveLength(1);
+    const call = worker.calls[0]!;
+    expect(call.bytes.equals(VIDEO)).toBe(true);
+    expect(call.path).toMatch(new RegExp(`^${s.tempDir}/upload-[0-9a-f-]{36}$`));
+    expect(call.opts.topK).toBe(3);
+    expect(call.opts.segNum).toBe(7);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it('POST /v1/classify answers the plain VideoResult; application/octet-stream is taken too', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const res = await request(s.port, '/v1/classify', { headers: { 'content-type': 'application/octet-stream' }, body: VIDEO });
+    expect(res.status).toBe(200);
+    expect(res.json()).toEqual(okResult('upload', 5));
+    expect(worker.calls[0]!.opts.segNum).toBeUndefined();
+  });
+
+  it('takes a multipart file field: options from fields, the client file name only as a label', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const form = new FormData();
+    form.append('options', JSON.stringify({ top_k: 2 }));
+    form.append('seg_num', '9');
+    form.append('video', new Blob([VIDEO], { type: 'video/mp4' }), '../../etc/passwd');
+    const res = await fetch(`${s.base}/predict/stnet_kinetics400`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { results: Array<{ path: string; predictions: unknown[] }> };
+    expect(body.results[0]!.path).toBe('passwd');
+    expect(body.results[0]!.predictions).toHaveLength(2);
+    const call = worker.calls[0]!;
+    expect(call.bytes.equals(VIDEO)).toBe(true);
+    expect(call.path.startsWith(`${s.tempDir}/upload-`)).toBe(true);
+    expect(call.opts).toMatchObject({ topK: 2, segNum: 9 });
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it('multipart without a file, or with a bad option field, is a 400 with { code, message }', async () => {
+    const s = await serve({ workers: [new FakeWorker()] });
+    const noFile = new FormData();
+    noFile.append('top_k', '3');
+    let res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: noFile });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(/multipart body has no file/) });
+    const badField = new FormData();
+    badField.append('topk', '3');
+    badField.append('video', new Blob([VIDEO]), 'a.mp4');
+    res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: badField });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown multipart field "topk"; expected top_k or seg_num' });
+  });
+
+  it.each([
+    ['top_k=0', 'Expected integer between 1 and 400 for top_k but received 0'],
+    ['top_k=401', 'Expected integer between 1 and 400 for top_k but received 401'],
+    ['top_k=abc', 'Expected integer between 1 and 400 for top_k but received "abc"'],
+    ['seg_num=1.5', 'Expected integer between 1 and 100 for seg_num but received "1.5"'],
+    ['top_k=1&top_k=2', /^Expected a single integer for top_k but received 1,2$/],
+    ['topk=5', 'Unknown query parameter "topk"; expected top_k or seg_num'],
+  ])('bad option %s -> 400 E_INVALID_OPTION before the body is read', async (query, message) => {
+    const worker = new FakeWorker();
+    const app = await buildServer({ workers: [worker] });
+    const res = await app.inject({ method: 'POST', url: `/v1/classify?${query}`, headers: { 'content-type': 'video/mp4' }, payload: VIDEO });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({ code: 'E_INVALID_OPTION', message: typeof message === 'string' ? message : expect.stringMatching(message) });
+    expect(worker.calls).toHaveLength(0);
+    await app.close();
+  });
+
+  it.each([
+    ['application/json', '{"video": "x"}', /^Unsupported Content-Type "application\/json": send the video as the body with Content-Type video\/\* or application\/octet-stream, or as a multipart\/form-data file field$/],
+    ['text/plain', 'hello', /Unsupported Content-Type "text\/plain"/],
+    ['image/png', 'png', /Unsupported Content-Type "image\/png"/],
+    [undefined, 'bytes', /Unsupported Content-Type \(none\)/],
+  ])('Content-Type %s -> 415 { code, message }', async (type, payload, message) => {
+    const worker = new FakeWorker();
+    const app = await buildServer({ workers: [worker] });
+    const headers: Record<string, string> = type === undefined ? {} : { 'content-type': type };
+    const res = await app.inject({ method: 'POST', url: '/predict/stnet_kinetics400', headers, payload });
+    expect(res.statusCode).toBe(415);
+    expect(res.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(message) });
+    expect(worker.calls).toHaveLength(0);
+    await app.close();
+  });
+
+  it('an empty body -> 422 E_VIDEO_EMPTY without bothering a worker', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const res = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4', 'content-length': '0' } });
+    expect(res.status).toBe(422);
+    expect(res.json()).toEqual({ code: 'E_VIDEO_EMPTY', message: expect.stringMatching(/empty \(0 bytes\)/) });
+    expect(worker.calls).toHaveLength(0);
+  });
+
+  it("a worker's per-video error becomes its HTTP status with { code, message }: input -> 422, environment -> 500", async () => {
+    const worker = new FakeWorker(async (c) =>
+      c.bytes.toString().startsWith('env')
+        ? { path: c.path, ok: false, error: { code: 'E_FFMPEG_MISSING', message: 'no ffmpeg' } }
+        : { path: c.path, ok: false, error: { code: 'E_VIDEO_UNDECODABLE', message: 'ffmpeg cannot read the file as a video' } },
+    );
+    const s = await serve({ workers: [worker] });
+    let res = await request(s.port, '/predict/stnet_kinetics400', { headers: { 'content-type': 'video/mp4' }, body: Buffer.from('not a video') });
+    expect(res.status).toBe(422);
+    expect(res.json()).toEqual({ code: 'E_VIDEO_UNDECODABLE', message: 'ffmpeg cannot read the file as a video' });
+    res = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: Buffer.from('env') });
+    expect(res.status).toBe(500);
+    expect(res.json()).toEqual({ code: 'E_FFMPEG_MISSING', message: 'no ffmpeg' });
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it('a worker that throws answers 500 { code, message } and frees the worker for the next request', async () => {
+    let n = 0;
+    const worker = new FakeWorker(async (c) => {
+      if (n++ === 0) throw new Error('boom');
+      return okResult(c.path);
+    });
+    const s = await serve({ workers: [worker] });
+    const bad = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    expect(bad.status).toBe(500);
+    expect(bad.json()).toEqual({ code: 'E_RUNTIME', message: 'internal server error: boom' });
+    const good = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    expect(good.status).toBe(200);
+  });
+});
+
+describe('upload limit (413)', () => {
+  const LIMIT = 256 * 1024;
+
+  it('a declared Content-Length over the limit is refused before any byte is read', async () => {
+    const worker = new FakeWorker();
+    const app = await buildServer({ workers: [worker], maxUploadBytes: LIMIT });
+    const res = await app.inject({ method: 'POST', url: '/v1/classify', headers: { 'content-type': 'video/mp4' }, payload: Buffer.alloc(LIMIT + 1) });
+    expect(res.statusCode).toBe(413);
+    expect(res.json()).toEqual({
+      code: 'E_HTTP',
+      message: 'The upload is 0.250 MiB, over this server\'s limit of 0.250 MiB: send a shorter or smaller video, or start the server with a higher --max_upload_mb',
+    });
+    expect(worker.calls).toHaveLength(0);
+    await app.close();
+  });
+
+  it('a chunked body (no Content-Length) is cut at the limit: 413, nothing past the limit kept, temp dir empty', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker], maxUploadBytes: LIMIT });
+    // 8x the limit, sent in 16 KiB chunks with chunked transfer encoding.
+    const res = await request(s.port, '/predict/stnet_kinetics400', { headers: { 'content-type': 'video/webm' }, body: Buffer.alloc(8 * LIMIT, 7), chunkSize: 16 * 1024 });
+    expect(res.status).toBe(413);
+    expect(res.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(/^The upload is more than 0\.250 MiB, over this server's limit of 0\.250 MiB/) });
+    expect(worker.calls).toHaveLength(0);
+    expect(listDir(s.tempDir)).toEqual([]);
+    // A body of exactly the limit is fine.
+    const ok = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/webm' }, body: Buffer.alloc(LIMIT, 1), chunkSize: 16 * 1024 });
+    expect(ok.status).toBe(200);
+    expect(worker.calls[0]!.bytes.length).toBe(LIMIT);
+  });
+
+  it('a multipart file over the limit -> 413', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker], maxUploadBytes: LIMIT });
+    const form = new FormData();
+    form.append('video', new Blob([Buffer.alloc(LIMIT + 10)]), 'big.mp4');
+    const res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: form });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { code: string }).code).toBe('E_HTTP');
+    expect(worker.calls).toHaveLength(0);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+});
+
+describe('queue (429) and cancellation', () => {
+  it('with every worker busy and the queue full, the next request gets 429 + Retry-After; the queued ones still finish', async () => {
+    const worker = new GateWorker();
+    const s = await serve({ workers: [worker], maxQueue: 1 });
+    const h = { 'content-type': 'video/mp4' };
+    const first = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    await worker.waitStarted(1);
+    const second = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    expect(await waitFor(() => serverInfo(s.app)!.waiting === 1)).toBe(true);
+    const third = await request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    expect(third.status).toBe(429);
+    expect(Number(third.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(third.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(/^All 2 request slots are taken \(every worker busy and the queue full\): retry after \d+ s$/) });
+    const health = await (await fetch(`${s.base}/healthz`)).json();
+    expect(health).toMatchObject({ running: 1, queueDepth: 1, capacity: 2 });
+    worker.started[0]!.release();
+    await worker.waitStarted(2);
+    worker.started[1]!.release();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    const metrics = await (await fetch(`${s.base}/metrics`)).text();
+    expect(metrics).toMatch(/^stnet_queue_rejected_total 1$/m);
+    expect(metrics).toMatch(/^stnet_http_requests_total\{method="POST",route="\/v1\/classify",status="429"\} 1$/m);
+    expect(metrics).toMatch(/^stnet_http_requests_total\{method="POST",route="\/v1\/classify",status="200"\} 2$/m);
+  });
+
+  it('a client that disconnects cancels its running job (signal aborted) and its queued job (never started)', async () => {
+    const worker = new GateWorker();
+    const s = await serve({ workers: [worker], maxQueue: 4 });
+    const h = { 'content-type': 'video/mp4' };
+    const running1 = startRequest(s.port, '/v1/classify', h, VIDEO);
+    await worker.waitStarted(1);
+    const queued = startRequest(s.port, '/v1/classify', h, VIDEO);
+    expect(await waitFor(() => serverInfo(s.app)!.waiting === 1)).toBe(true);
+    queued.abort();
+    expect(await waitFor(() => serverInfo(s.app)!.waiting === 0)).toBe(true);
+    running1.abort();
+    expect(await waitFor(() => worker.aborted.length === 1)).toBe(true);
+    expect(worker.started[0]!.signal.aborted).toBe(true);
+    expect((worker.started[0]!.signal.reason as { code: string }).code).toBe('E_CANCELLED');
+    // The queued job never reached a worker, every slot is free and the uploads are gone.
+    expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
+    expect(worker.started).toHaveLength(1);
+    expect(listDir(s.tempDir)).toEqual([]);
+    const metrics = await (await fetch(`${s.base}/metrics`)).text();
+    expect(metrics).toMatch(/^stnet_videos_classified_total\{result="E_CANCELLED"\} 2$/m);
+    // The server is still healthy.
+    worker.started.length = 0;
+    const after = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    await worker.waitStarted(1);
+    worker.started[0]!.release();
+    expect((await after).status).toBe(200);
+  });
+
+  it('a disconnect kills the ffmpeg child a worker started (no orphan process)', async () => {
+    // A worker shaped like the real one: runs ffmpeg on the upload and kills it when the signal aborts.
+    let pid = 0;
+    const worker = new FakeWorker(
+      (c) =>
+        new Promise((resolve, reject) => {
+          const child = spawn('ffmpeg', ['-nostdin', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=10:duration=60', '-f', 'null', '-'], { stdio: 'ignore' });
+          pid = child.pid ?? 0;
+          const onAbort = (): void => void child.kill('SIGKILL');
+          c.opts.signal.addEventListener('abort', onAbort, { once: true });
+          child.on('close', () => {
+            c.opts.signal.removeEventListener('abort', onAbort);
+            if (c.opts.signal.aborted) reject(c.opts.signal.reason);
+            else resolve(okResult(c.path));
+          });
+          child.on('error', reject);
+        }),
+    );
+    const s = await serve({ workers: [worker] });
+    const req = startRequest(s.port, '/v1/classify', { 'content-type': 'video/mp4' }, VIDEO);
+    expect(await waitFor(() => childProcesses('ffmpeg').length === 1)).toBe(true);
+    expect(pid).toBeGreaterThan(0);
+    req.abort();
+    expect(await waitFor(() => childProcesses('ffmpeg').length === 0)).toBe(true);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+    expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+});
+
+describe('bearer token', () => {
+  it('off: no header needed; on: 401 without or with a wrong token, 200 with the right one; /healthz and / stay open', async () => {
+    const open = await buildServer({ workers: [new FakeWorker()] });
+    const r0 = await open.inject({ method: 'POST', url: '/v1/classify', headers: { 'content-type': 'video/mp4' }, payload: VIDEO });
+    expect(r0.statusCode).toBe(200);
+    await open.close();
+
+    const s = await serve({ workers: [new FakeWorker()], token: 's3cret-token' });
+    const h = { 'content-type': 'video/mp4' };
+    const none = await request(s.port, '/predict/stnet_kinetics400', { headers: h, body: VIDEO });
+    expect(none.status).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="stnet"');
+    expect(none.json()).toEqual({ code: 'E_HTTP', message: 'This server needs a token: send the header "Authorization: Bearer <token>"' });
+    for (const auth of ['Bearer wrong', 'Bearer s3cret-token-and-more', 'Bearer s3cret-toke', 'Basic czNjcmV0LXRva2Vu']) {
+      const bad = await request(s.port, '/v1/classify', { headers: { ...h, authorization: auth }, body: VIDEO });
+      expect(bad.status, auth).toBe(401);
+    }
+    const good = await request(s.port, '/v1/classify', { headers: { ...h, authorization: 'Bearer s3cret-token' }, body: VIDEO });
+    expect(good.status).toBe(200);
+    expect((await fetch(`${s.base}/metrics`)).status).toBe(401);
+    expect((await fetch(`${s.base}/metrics`, { headers: { authorization: 'Bearer s3cret-token' } })).status).toBe(200);
+    expect(await (await fetch(`${s.base}/healthz`)).json()).toMatchObject({ status: 'ok', auth: true });
+    expect((await fetch(`${s.base}/`)).status).toBe(200);
+  });
+});
+
+describe('metrics', () => {
+  it('GET /metrics is Prometheus text with requests by status, a latency histogram, queue gauges and videos classified', async () => {
+    const s = await serve({ workers: [new FakeWorker()] });
+    await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    await request(s.port, '/v1/classify', { headers: { 'content-type': 'text/plain' }, body: VIDEO });
+    const res = await fetch(`${s.base}/metrics`);
+    expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await res.text();
+    expect(text).toMatch(/^stnet_http_requests_total\{method="POST",route="\/v1\/classify",status="200"\} 1$/m);
+    expect(text).toMatch(/^stnet_http_requests_total\{method="POST",route="\/v1\/classify",status="415"\} 1$/m);
+    expect(text).toMatch(/^# TYPE stnet_http_request_duration_seconds histogram$/m);
+    expect(text).toMatch(/^stnet_http_request_duration_seconds_bucket\{le="\+Inf",route="\/v1\/classify"\} 2$/m);
+    expect(text).toMatch(/^stnet_http_request_duration_seconds_count\{route="\/v1\/classify"\} 2$/m);
+    expect(text).toMatch(/^stnet_videos_classified_total\{result="ok"\} 1$/m);
+    expect(text).toMatch(/^stnet_queue_depth 0$/m);
+    expect(text).toMatch(/^stnet_workers 1$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    // Every sample line is `name{labels} value` (what a Prometheus parser accepts).
+    for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+|[a-z_]+\{.*\} \+?Inf)$/);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets a request in flight finish, refuses new connections, closes the workers and removes the temp dir', async () => {
+    const worker = new GateWorker();
+    const s = await listen({ workers: [worker], tempRoot: tmpdir() });
+    const inflight = request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    await worker.waitStarted(1);
+    const closing = shutdownServer(s.app, 5000);
+    expect(await waitFor(() => serverInfo(s.app)!.closing)).toBe(true);
+    await expect(fetch(`${s.base}/healthz`)).rejects.toThrow();
+    setTimeout(() => worker.started[0]!.release(), 100);
+    expect((await inflight).status).toBe(200);
+    await closing;
+    expect(worker.closed).toBe(true);
+    expect(existsSync(s.tempDir)).toBe(false);
+  });
+
+  it('cancels work still running when the grace period is over: 503 E_CANCELLED', async () => {
+    const worker = new GateWorker();
+    const s = await listen({ workers: [worker] });
+    const inflight = request(s.port, '/predict/stnet_kinetics400', { headers: { 'content-type': 'video/mp4' }, body: VIDEO });
+    await worker.waitStarted(1);
+    const t0 = Date.now();
+    await shutdownServer(s.app, 200);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const res = await inflight;
+    expect(res.status).toBe(503);
+    expect(res.json()).toEqual({ code: 'E_CANCELLED', message: 'The server shut down before this video was classified: retry later' });
+    expect(worker.aborted).toHaveLength(1);
+    expect(worker.closed).toBe(true);
+    expect(existsSync(s.tempDir)).toBe(false);
+  });
+});
+
+describe('error codes', () => {
+  it('E_HTTP is a documented code', () => {
+    expect(ERROR_CODES.E_HTTP.meaning).toMatch(/401.*413.*415.*429/);
+  });
+});
