@@ -15,7 +15,8 @@
 // - xception_bn2 follows add(dw, att1_2), two 1x1 convs with bias and no padding; BN is affine, so
 //   s*(dw + a) + t = (s*W_dw x + s*b_dw + t) + (s*W_a y + s*b_a): folded into both convs, the shift t into dw's bias.
 // - No BN follows the fc; softmax is applied on the logits (both are graph outputs).
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { StnetError, invalidOption } from '../errors.js';
 import { loadWeights } from '../weights/index.js';
 import type { Float32Param, StnetWeights } from '../weights/types.js';
@@ -269,6 +270,12 @@ export function buildStnetOnnx(weights: StnetWeights, opts: BuildStnetOptions = 
  */
 export async function exportOnnx(weightsPath: string, outPath: string): Promise<{ bytes: number; opset: number }> {
   if (typeof outPath !== 'string' || outPath === '') throw invalidOption('out', 'a non-empty output path', outPath);
+  // Checked before the (slow) weights load.
+  const dir = dirname(resolve(outPath));
+  const dirStat = await stat(dir).catch(() => undefined);
+  if (dirStat === undefined || !dirStat.isDirectory()) {
+    throw new StnetError('E_INVALID_OPTION', `cannot write the ONNX model to ${outPath}: folder ${dir} does not exist; create it or choose another --out path`, { path: outPath });
+  }
   const weights = await loadWeights(weightsPath);
   const model = buildStnetOnnx(weights);
   const tmp = `${outPath}.${process.pid}.tmp`;
