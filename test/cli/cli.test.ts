@@ -1,0 +1,286 @@
+// The real `stnet` binary: exit code, stdout and stderr asserted together.
+// Usage errors fail before any weights or onnxruntime work, so they are cheap; the few runs that load
+// the model use the golden seed-7 weights and the small input size (seg_num 7, 112 px).
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cudaProviderInstalled } from '../../src/graph/session.js';
+import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
+import { EXIT_CODES } from '../../src/cli/options.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
+import { ROOT, cleanEnv, ensureBuilt, runCli } from './run-cli.js';
+
+const SMALL = ['--seg_num', '7', '--short_size', '112', '--target_size', '112'];
+const AVI = join(VIDEOS_DIR, 'paddlevideo_example.avi');
+const MP4 = join(VIDEOS_DIR, 'mmaction2_demo.mp4');
+/** sha256 of the decompressed golden LoDTensor stream, from ../shared/fixtures/golden/README.md. */
+const GOLDEN_LODTENSOR_SHA256 = 'f8329fb8818f7c34b20d2a619707298dcdaa0cfffb427f6f738ce636e1ea702f';
+
+let tmp = '';
+let home = '';
+let env: NodeJS.ProcessEnv;
+
+beforeAll(() => {
+  ensureBuilt();
+  tmp = mkdtempSync(join(tmpdir(), 'stnet-cli-'));
+  home = join(tmp, 'home');
+  env = cleanEnv({ STNET_HOME: home, STNET_WEIGHTS_URL: 'http://127.0.0.1:9/never-used-by-usage-tests' });
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', () => {
+  it('unknown flag: commander suggests the closest one', async () => {
+    const r = await runCli(['run', '--input-path', 'a.mp4'], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/error: unknown option '--input-path'\n\(Did you mean --input_path\?\)/);
+  });
+
+  it('unknown command: suggestion, exit 2', async () => {
+    const r = await runCli(['rn'], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/unknown command 'rn'\n\(Did you mean run\?\)/);
+  });
+
+  it('no arguments at all: help on stderr, exit 2', async () => {
+    const r = await runCli([], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^Usage: stnet \[options\] \[command\]/);
+  });
+
+  it('--input_path and --input_file both missing', async () => {
+    const r = await runCli(['run', '--top_k', '3'], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_INVALID_OPTION: no videos given: pass --input_path <video> \(repeatable\) or --input_file <list.txt>/);
+  });
+
+  it('a list file that does not exist', async () => {
+    const r = await runCli(['run', '--input_file', 'no-such-list.txt'], { env, cwd: tmp });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toBe(`stnet: error E_INVALID_OPTION: --input_file ${join(tmp, 'no-such-list.txt')} not found (see stnet run --help)\n`);
+  });
+
+  it('a list file with only comments and blank lines', async () => {
+    const list = join(tmp, 'empty-list.txt');
+    writeFileSync(list, '# nothing here\n\n   \n');
+    const r = await runCli(['run', '--input_file', list], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/--input_file .*empty-list\.txt lists no videos \(only blank lines or # comments\)/);
+  });
+
+  it.each([
+    [['--top_k', '0'], /Expected integer between 1 and 400 for --top_k but received 0/],
+    [['--top_k', '401'], /Expected integer between 1 and 400 for --top_k but received 401/],
+    [['--top_k', '2.5'], /for --top_k but received "2.5"/],
+    [['--threads', '-1'], /Expected integer between 1 and 1024 for --threads but received -1/],
+    [['--seg_num', 'many'], /for --seg_num but received "many"/],
+    [['--target_size', '300'], /Expected integer <= --short_size \(256\) for --target_size but received 300/],
+    [['--format', 'xml'], /Expected one of text, json, jsonl, csv for --format but received "xml"/],
+  ])('%j', async (flags, re) => {
+    const r = await runCli(['run', '--input_path', 'a.mp4', ...flags], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_INVALID_OPTION: /);
+    expect(r.stderr).toMatch(re);
+  });
+
+  it('a flag without its value', async () => {
+    const r = await runCli(['run', '--input_path', 'a.mp4', '--top_k'], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/error: option '--top_k <k>' argument missing/);
+  });
+
+  it('a weights path that does not exist', async () => {
+    const r = await runCli(['run', '--input_path', AVI, '--weights', join(tmp, 'nope.pdparams')], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_WEIGHTS_NOT_FOUND: weights not found: .*nope\.pdparams \(from the weights option \(--weights\)\)/);
+  });
+
+  it('STNET_WEIGHTS pointing nowhere', async () => {
+    const r = await runCli(['run', '--input_path', AVI], { env: { ...env, STNET_WEIGHTS: join(tmp, 'gone.pdparams') } });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/E_WEIGHTS_NOT_FOUND: weights not found: .*gone\.pdparams \(from STNET_WEIGHTS\)/);
+  });
+
+  it.skipIf(!HAS_VIDEOS)('weights of the wrong kind (a video passed as weights)', async () => {
+    const r = await runCli(['run', '--input_path', AVI, '--weights', MP4], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_WEIGHTS_FORMAT: .*mmaction2_demo\.mp4: not a supported weights file/);
+  });
+
+  it('offline: no weights anywhere and the download cannot connect -> exit 2 within seconds, cache left empty', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/video_classification/STNET.pdparams`;
+    const r = await runCli(['run', '--input_path', AVI], { env: { ...env, STNET_WEIGHTS_URL: url } });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toContain(`stnet: error E_WEIGHTS_DOWNLOAD: cannot download the StNet weights from ${url} (connection refused (ECONNREFUSED))`);
+    expect(r.stderr).toMatch(/--weights <file>.*STNET_WEIGHTS=<file>/);
+    expect(r.ms).toBeLessThan(10_000);
+    expect(existsSync(join(home, 'weights')) ? readdirSync(join(home, 'weights')) : []).toEqual([]);
+  });
+
+  it('weights path with nothing cached: exit 2 and how to get weights; never downloads', async () => {
+    const r = await runCli(['weights', 'path'], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/E_WEIGHTS_NOT_FOUND: no weights given and none in the cache .*home\/weights: run "stnet weights download"/);
+  });
+
+  it.skipIf(cudaProviderInstalled() || !HAS_GOLDEN)('--use_gpu without a CUDA onnxruntime: E_GPU_UNAVAILABLE saying how to install it, exit 2', async () => {
+    const weights = await goldenXz('stnet_seed7_q.lodtensor');
+    const r = await runCli(['run', '--input_path', AVI, '--use_gpu', '--weights', weights, ...SMALL], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_GPU_UNAVAILABLE: .*onnxruntime-node-install=cuda12/);
+  });
+});
+
+describe('help and version: exit 0 on stdout', () => {
+  it('--version prints package.json version', async () => {
+    const r = await runCli(['--version'], { env });
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    expect(r).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: '', ms: r.ms });
+  });
+
+  it.each(
+    [['--help'], ['run', '--help'], ['weights', '--help'], ['weights', 'download', '--help'], ['weights', 'path', '--help'], ['weights', 'verify', '--help'], ['export-onnx', '--help']].map(
+      (a) => [a.join(' '), a] as const,
+    ),
+  )(
+    'stnet %s has examples',
+    async (_name, args) => {
+      const r = await runCli(args, { env });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/\nExamples:\n {2}\$ stnet /);
+    },
+  );
+
+  it('run --help documents list files, formats and every exit code from the one table', async () => {
+    const r = await runCli(['run', '--help'], { env });
+    expect(r.stdout).toMatch(/relative paths\s+are resolved against the current directory \(as hub\s+does\)/);
+    expect(r.stdout).toMatch(/blank lines\s+and lines starting with # are skipped/);
+    for (const e of EXIT_CODES) expect(r.stdout).toContain(`  ${String(e.code).padEnd(4)} ${e.meaning}`);
+  });
+});
+
+interface JsonResult {
+  path: string;
+  ok: boolean;
+  predictions?: { label: string; index: number; prob: number }[];
+  timing?: { decodeMs: number; inferMs: number };
+  error?: { code: string; message: string };
+}
+
+describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weights and the sample videos', () => {
+  let weights = '';
+  beforeAll(async () => {
+    weights = await goldenXz('stnet_seed7_q.lodtensor');
+  });
+
+  it('a list with a missing video among good ones: exit 1, the good ones still classified, input order kept', async () => {
+    const list = join(tmp, 'list.txt');
+    // Relative entries resolve against the cwd (tmp): copy one video there under a relative name.
+    copyFileSync(AVI, join(tmp, 'clip.avi'));
+    writeFileSync(list, `# videos\n\nclip.avi\n  missing.mp4  \r\n${MP4}\n`);
+    const r = await runCli(['run', '--input_file', 'list.txt', '--input_path', AVI, '--top_k', '3', '--format', 'json', '--weights', weights, ...SMALL], {
+      env,
+      cwd: tmp,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('stnet: 1 of 4 videos failed (see the output)\n');
+    const out = JSON.parse(r.stdout) as JsonResult[];
+    expect(out.map((x) => [x.path, x.ok])).toEqual([
+      [AVI, true],
+      ['clip.avi', true],
+      ['missing.mp4', false],
+      [MP4, true],
+    ]);
+    expect(out[2]!.error).toEqual({ code: 'E_VIDEO_NOT_FOUND', message: expect.stringContaining(join(tmp, 'missing.mp4')) });
+    for (const x of out.filter((o) => o.ok)) {
+      expect(x.predictions).toHaveLength(3);
+      for (const p of x.predictions!) expect(p.label).toBe(KINETICS400_LABELS[p.index]);
+      const probs = x.predictions!.map((p) => p.prob);
+      expect([...probs].sort((a, b) => b - a)).toEqual(probs);
+      expect(x.timing!.decodeMs).toBeGreaterThan(0);
+      expect(x.timing!.inferMs).toBeGreaterThan(0);
+    }
+    // The same file by absolute and by list-relative path gives the same answer.
+    expect(out[1]!.predictions).toEqual(out[0]!.predictions);
+  });
+
+  it('all good: exit 0; jsonl and csv carry the same predictions', async () => {
+    const r = await runCli(['run', '--input_path', AVI, MP4, '--format', 'jsonl', '--quiet', '--weights', weights, ...SMALL], { env });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonResult);
+    expect(lines.map((l) => [l.path, l.ok, l.predictions!.length])).toEqual([
+      [AVI, true, 5],
+      [MP4, true, 5],
+    ]);
+    const csv = await runCli(['run', '--input_path', AVI, '--format', 'csv', '--top_k', '2', '--weights', weights, ...SMALL], { env });
+    expect(csv).toMatchObject({ code: 0, stderr: '' });
+    const rows = csv.stdout.trimEnd().split('\n');
+    expect(rows[0]).toBe('path,rank,label,index,prob,error_code,error_message');
+    const first = lines[0]!.predictions!;
+    expect(rows.slice(1)).toEqual(first.slice(0, 2).map((p, i) => `${AVI},${i + 1},${p.label},${p.index},${p.prob},,`));
+  });
+
+  it('weights verify: format, 301 tensors, the value count and the sha256 the fixture README gives', async () => {
+    const r = await runCli(['weights', 'verify'], { env: { ...env, STNET_WEIGHTS: weights } });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toBe(
+      [
+        `path     ${weights}`,
+        'source   STNET_WEIGHTS',
+        'format   lodtensor',
+        'params   301 tensors, 33,223,248 float32 values',
+        `size     ${statSync(weights).size.toLocaleString('en-US')} bytes`,
+        `sha256   ${GOLDEN_LODTENSOR_SHA256}`,
+        'valid    StNet ResNet-50, seglen 5, Kinetics-400 (every shape checked, all values finite)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('weights verify on a file that is not weights: exit 2', async () => {
+    const bad = join(tmp, 'notes.pdparams');
+    writeFileSync(bad, 'this is not a weights file\n');
+    const r = await runCli(['weights', 'verify', '--weights', bad], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_WEIGHTS_FORMAT: .*notes\.pdparams: not a supported weights file: it is a text file/);
+  });
+
+  it('weights download from a local server, then path and verify find it in the cache', async () => {
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/m/STNET.pdparams') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': statSync(weights).size });
+      res.end(readFileSync(weights));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/m/STNET.pdparams`;
+    const dlHome = join(tmp, 'dl-home');
+    const dlEnv = { ...env, STNET_HOME: dlHome };
+    try {
+      const r = await runCli(['weights', 'download', '--weights_url', url], { env: dlEnv });
+      const cached = join(dlHome, 'weights', 'STNET.pdparams');
+      expect(r).toMatchObject({ code: 0, stdout: `${cached}\n` });
+      expect(r.stderr).toBe(`stnet: downloading ${url} (126.7 MB)\nstnet: validating the download\n`);
+      expect(readdirSync(join(dlHome, 'weights'))).toEqual(['STNET.pdparams']);
+      expect(createHash('sha256').update(readFileSync(cached)).digest('hex')).toBe(GOLDEN_LODTENSOR_SHA256);
+
+      const p = await runCli(['weights', 'path', '--weights_url', url], { env: dlEnv });
+      expect(p).toEqual({ code: 0, stdout: `${cached}\n`, stderr: '', ms: p.ms });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+if (!HAS_GOLDEN) describe.skip(GOLDEN_SKIP_REASON, () => undefined);
+
+async function closedPort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
