@@ -6,6 +6,7 @@ import { StnetError } from '../errors.js';
 import type { StnetWeights } from './types.js';
 import { detectFormat, DETECT_BYTES, type Detection } from './detect.js';
 import { lodRecordsToTensors, readLodTensorStream } from './lodtensor.js';
+import { readPickle } from './pickle.js';
 import { STNET_PARAM_BY_NAME, STNET_SORTED_NAMES } from './stnet-params.js';
 import { toFloat32Params } from './float32.js';
 import { checkFinite, validateShapes } from './validate.js';
@@ -100,6 +101,9 @@ export async function loadWeightsFromBuffer(buf: Uint8Array, path: string, owned
   switch (det.format) {
     case 'lodtensor':
       return finishWeights(buf, parseCombinedStream(buf, path), path, owned);
+    case 'pickle':
+      if (det.protocol !== undefined && (det.protocol < 2 || det.protocol > 5)) throw formatError(path, det);
+      return finishWeights(buf, readPickle(buf, { path }), path, owned);
     case 'empty':
       throw new StnetError('E_WEIGHTS_TRUNCATED', `${path}: weights file is empty (0 bytes): download it again`, { path });
     default:
