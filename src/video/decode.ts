@@ -93,11 +93,19 @@ export async function decodeFrames(
       }
     }
   });
+  const framesDecoded = parseFramesDecoded(res.stderr);
+  if (res.code !== 0 && received === 0 && (framesDecoded === 0 || /Cannot determine format of input stream \S+ after EOF/.test(res.stderr))) {
+    // ffmpeg fails when not one frame decodes (e.g. "Cannot determine format of input stream 0:0 after EOF").
+    throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${limits.path} decodes: ${ffmpegErrorLines(res.stderr)}`, {
+      path: limits.path,
+      cause: new Error(res.stderr.slice(-4000)),
+    });
+  }
   if (res.code !== 0) {
     throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg cannot decode ${limits.path}: ${ffmpegErrorLines(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
       path: limits.path,
       cause: new Error(res.stderr.slice(-4000)),
     });
   }
-  return { framesDecoded: parseFramesDecoded(res.stderr), framesReceived: received };
+  return { framesDecoded, framesReceived: received };
 }

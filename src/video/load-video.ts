@@ -44,8 +44,8 @@ export interface VideoInfo {
   rotation?: number;
   /** Container duration in seconds (0 when unknown). */
   durationSec: number;
-  /** OpenCV's CAP_PROP_FRAME_COUNT for this file (header nb_frames, else duration * fps). */
-  containerFrameCount: number;
+  /** OpenCV's CAP_PROP_FRAME_COUNT for this file (header nb_frames, else duration * fps); null when the file has neither. */
+  containerFrameCount: number | null;
   /** Size after the 4:3 resize, [width, height]. */
   resized: [number, number];
   /** Center-crop offsets into the resized frame. */
@@ -151,7 +151,8 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
   }
   const C = probe.opencvFrameCount;
   if (C < 1 || probe.packets < 1) {
-    throw new StnetError('E_VIDEO_NO_FRAMES', `${abs} has a video stream (${probe.codec}) but no frames (container frame count ${C}, ${probe.packets} packets)`, { path: abs });
+    const count = Number.isFinite(C) ? `container frame count ${C}` : 'no container frame count';
+    throw new StnetError('E_VIDEO_NO_FRAMES', `${abs} has a video stream (${probe.codec}) but no frames (${count}, ${probe.packets} packets)`, { path: abs });
   }
   const pipeline = framePipeline(probe.width, probe.height, o.shortSize, o.targetSize);
   const dims = clipDims(o.segNum, o.seglen, o.targetSize);
@@ -198,7 +199,7 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
           frameIndices: indices,
           rotation: probe.rotation,
           durationSec: probe.durationSec,
-          containerFrameCount: C,
+          containerFrameCount: Number.isFinite(C) ? C : null,
           resized: pipeline.resized,
           cropOffset: pipeline.crop,
           decodePasses: passes,

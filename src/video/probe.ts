@@ -24,7 +24,11 @@ export interface ProbeResult {
   durationSec: number;
   /** Stream frame count from the container header (`nb_frames`), 0 when the container has none. */
   nbFrames: number;
-  /** OpenCV's CAP_PROP_FRAME_COUNT: nb_frames, else floor(duration * fps + 0.5). */
+  /**
+   * OpenCV's CAP_PROP_FRAME_COUNT: nb_frames, else floor(duration * fps + 0.5); Infinity when the file gives
+   * neither (still images, raw streams), where OpenCV's estimate is 0 or negative and the reference would read
+   * no frame at all: there the frames that decode are used instead.
+   */
   opencvFrameCount: number;
   /** Packets of the stream counted by demuxing the whole file. */
   packets: number;
@@ -75,7 +79,8 @@ export function guessFps(rFrameRate: number, avgFrameRate: number): number {
  */
 export function opencvFrameCount(nbFrames: number, durationSec: number, fps: number): number {
   if (nbFrames > 0) return nbFrames;
-  return Math.max(0, Math.floor(durationSec * fps + 0.5));
+  if (!(durationSec > 0) || !(fps > 0)) return Infinity;
+  return Math.floor(durationSec * fps + 0.5);
 }
 
 /** OpenCV's rotation angle from the display matrix (`-round(av_display_rotation_get)` mod 360) or the rotate tag. */

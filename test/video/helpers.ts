@@ -1,0 +1,101 @@
+// Test helpers for the video tests: small generated fixtures (system ffmpeg + lavfi), an independent full decode
+// for comparison, and a check that no ffmpeg/ffprobe child outlives a call.
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import type { Clip, LoadVideoOptions } from '../../src/video/load-video.js';
+import { resizeBilinear, groupScaleSize } from '../../src/transforms/resize.js';
+import { centerCropOffsets, cropRgb } from '../../src/transforms/crop.js';
+import { normalizeToChw } from '../../src/transforms/normalize.js';
+import { frameOffset } from '../../src/transforms/layout.js';
+
+const run = promisify(execFile);
+export const SYSTEM_FFMPEG = '/usr/bin/ffmpeg';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `stnet-${prefix}-`));
+}
+
+/** Runs the system ffmpeg to make a fixture (argument array, quiet). */
+export async function ffmpegMake(args: string[]): Promise<void> {
+  await run(SYSTEM_FFMPEG, ['-hide_banner', '-v', 'error', '-nostdin', '-y', ...args]);
+}
+
+/** Every frame of the first video stream as RGB, decoded independently of src/ (plain ffmpeg CLI). */
+export function fullDecode(path: string, width: number, height: number, extra: string[] = []): Uint8Array[] {
+  const r = spawnSync(SYSTEM_FFMPEG, ['-hide_banner', '-v', 'error', '-nostdin', ...extra, '-i', `file:${path}`, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+    maxBuffer: 1 << 30,
+  });
+  if (r.status !== 0) throw new Error(`reference decode of ${path} failed: ${r.stderr.toString()}`);
+  const size = width * height * 3;
+  const out: Uint8Array[] = [];
+  for (let o = 0; o + size <= r.stdout.length; o += size) out.push(new Uint8Array(r.stdout.subarray(o, o + size)));
+  return out;
+}
+
+/** The clip built from independently decoded frames with the (separately verified) pure transforms. */
+export function expectClipMatches(clip: Clip, frames: Uint8Array[], opts: Required<Pick<LoadVideoOptions, 'seglen' | 'shortSize' | 'targetSize'>>): void {
+  const { width, height } = clip.info;
+  const [rw, rh] = groupScaleSize(width, height, opts.shortSize);
+  const { x, y } = centerCropOffsets(rw, rh, opts.targetSize);
+  const t = opts.targetSize;
+  clip.info.frameIndices.forEach((idx, k) => {
+    const src = { width, height, data: frames[idx]! };
+    const resized = rw === width && rh === height ? src : resizeBilinear(src, rw, rh);
+    const want = normalizeToChw(cropRgb(resized, x, y, t, t));
+    const off = frameOffset(k, opts.seglen, t);
+    const got = clip.data.subarray(off, off + want.length);
+    let same = true;
+    for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) { same = false; break; }
+    expect(same, `sampled frame ${k} (video frame ${idx})`).toBe(true);
+  });
+}
+
+/** Live children of this process whose command is ffmpeg, ffprobe or sleep (the fake ffmpeg), read from /proc. */
+export function mediaChildren(): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && /ffmpeg|ffprobe|sleep|fake/.test(comm)) found.push(`${pid} ${comm}`);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+/** A fake ffmpeg that identifies itself, then hangs in `sleep` (pid written to $STNET_FAKE_PIDFILE). */
+export function writeHangingFfmpeg(dir: string): string {
+  const p = join(dir, 'ffmpeg');
+  writeFileSync(
+    p,
+    [
+      '#!/bin/sh',
+      'case "$*" in',
+      '  *-version*) echo "ffmpeg version 9.9-fake"; exit 0 ;;',
+      '  *"-h long"*) echo " -fps_mode           set framerate mode"; exit 0 ;;',
+      'esac',
+      'echo $$ > "$STNET_FAKE_PIDFILE"',
+      'exec sleep 30',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  return p;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
