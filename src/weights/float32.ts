@@ -6,6 +6,7 @@
 // larger than its source, and the write position never passes the read position (headers/opcodes that are
 // dropped are always larger than the <= 3 alignment bytes). Peak memory is the file itself; afterwards
 // the buffer IS the slab. Other dtypes / Fortran order (rare in real weights) get their own Float32Array.
+import { transcode } from 'node:buffer';
 import { StnetError } from '../errors.js';
 import type { Float32Param } from './types.js';
 import {
@@ -48,6 +49,53 @@ function swap32InPlace(buf: Uint8Array, start: number, n: number): void {
   }
 }
 
+/**
+ * Python 3's protocol-2 bytes (UTF-8 of a latin-1 string) -> the bytes, written at `dst` of the same buffer.
+ * ICU's transcode is about 2.5x faster than a JS byte loop on random float bytes (the loop's branch on every
+ * byte mispredicts half the time); it substitutes '?' for code points above 0xFF instead of failing, so the
+ * result is checked: for latin-1 text, UTF-8 length = bytes + number of bytes >= 0x80.
+ * Returns the bytes written or -1 for data that is not latin-1 UTF-8.
+ */
+function latin1FromUtf8(source: Uint8Array, offset: number, length: number, dst: number): number {
+  if (typeof transcode !== 'function') return decodeLatin1Utf8(source, offset, length, source, dst);
+  // 1 MiB pieces keep the temporaries small and in cache; a piece never ends between a lead byte and its
+  // continuation byte (continuation bytes are 0b10xxxxxx).
+  const end = offset + length;
+  let src = offset;
+  let o = dst;
+  while (src < end) {
+    let stop = Math.min(end, src + CHUNK);
+    while (stop < end && (source[stop]! & 0xc0) === 0x80) stop--;
+    let tmp: Uint8Array;
+    try {
+      tmp = transcode(source.subarray(src, stop), 'utf8', 'latin1');
+    } catch {
+      return -1;
+    }
+    if (tmp.length + countHighBytes(tmp) !== stop - src) return -1;
+    source.set(tmp, o);
+    o += tmp.length;
+    src = stop;
+  }
+  return o - dst;
+}
+
+const CHUNK = 1 << 20;
+
+/** Number of bytes >= 0x80, four bytes per step where the data is 4-byte aligned. */
+function countHighBytes(b: Uint8Array): number {
+  let k = 0;
+  let high = 0;
+  while (k < b.length && ((b.byteOffset + k) & 3) !== 0) high += b[k++]! >>> 7;
+  const words = new Uint32Array(b.buffer, b.byteOffset + k, (b.length - k) >>> 2);
+  for (let i = 0; i < words.length; i++) {
+    // The high bit of each byte moved to its low bit, then the four summed into the top byte.
+    high += Math.imul((words[i]! >>> 7) & 0x01010101, 0x01010101) >>> 24;
+  }
+  for (k += words.length * 4; k < b.length; k++) high += b[k]! >>> 7;
+  return high;
+}
+
 /** Converts every tensor to float32 (C order). Returns them in the input order. */
 export function toFloat32Params(source: Uint8Array, tensors: readonly StoredTensor[], opts: ToFloat32Options): Map<string, Float32Param> {
   const { path } = opts;
@@ -82,7 +130,7 @@ export function toFloat32Params(source: Uint8Array, tensors: readonly StoredTens
         source.copyWithin(dst, blob.offset, blob.offset + blob.length);
         written = blob.length;
       } else {
-        written = decodeLatin1Utf8(source, blob.offset, blob.length, source, dst);
+        written = latin1FromUtf8(source, blob.offset, blob.length, dst);
         if (written < 0) {
           throw new StnetError('E_WEIGHTS_CORRUPT', `${where(path)}parameter ${t.name}: raw data string is not latin-1 encoded UTF-8`, { path });
         }

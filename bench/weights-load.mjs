@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// Weights load time and memory, against the built dist/ (run `npx tsc -p .` first).
+// For the golden full-size weights as a pickle (.pdparams, protocol 2 written by Python 3) and as a
+// combined LoDTensor stream: median load time of several loads, and RSS before/after/peak of the first
+// load in a fresh process (each format in its own child, so one format's garbage cannot skew the other).
+// Prints figures; not a test.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const GOLDEN = join(ROOT, '..', 'shared', 'fixtures', 'golden');
+const CACHE = join(ROOT, '.cache', 'test');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const MiB = 2 ** 20;
+
+function decompressed(name) {
+  // Same cache as test/helpers/golden.ts goldenXz(): .cache/test/<name>.
+  mkdirSync(CACHE, { recursive: true });
+  const out = join(CACHE, name);
+  const src = join(GOLDEN, `${name}.xz`);
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  const tmp = `${out}.${process.pid}.tmp`;
+  const r = spawnSync('sh', ['-c', 'xz -dc -- "$1" > "$2"', 'sh', src, tmp], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`xz -dc ${src} failed`);
+  renameSync(tmp, out);
+  return out;
+}
+
+async function child(file) {
+  const { loadWeights } = await import(join(ROOT, 'dist', 'weights', 'index.js'));
+  const rssBefore = process.memoryUsage().rss;
+  let t = performance.now();
+  let w = await loadWeights(file);
+  const first = performance.now() - t;
+  const rssAfter = process.memoryUsage().rss;
+  const peak = process.resourceUsage().maxRSS * 1024;
+  let values = 0;
+  for (const p of w.values()) values += p.data.length;
+  const buffers = new Set([...w.values()].map((p) => p.data.buffer));
+  const held = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+  w = null;
+  const times = [first];
+  for (let i = 1; i < RUNS; i++) {
+    globalThis.gc?.();
+    t = performance.now();
+    w = await loadWeights(file);
+    times.push(performance.now() - t);
+    w = null;
+  }
+  times.sort((a, b) => a - b);
+  process.stdout.write(JSON.stringify({ file, values, held, rssBefore, rssAfter, peak, times, median: times[Math.floor(times.length / 2)] }));
+}
+
+async function main() {
+  if (process.argv[2] === '--child') return child(process.argv[3]);
+  if (!existsSync(join(ROOT, 'dist', 'weights', 'index.js'))) throw new Error('dist/ missing: run `npx tsc -p .` first');
+  if (!existsSync(GOLDEN)) {
+    console.log(`weights-load: golden fixtures not found at ${GOLDEN}; nothing to measure`);
+    return;
+  }
+  const cases = [
+    ['pickle (protocol 2, Py3 latin1 strings)', decompressed('stnet_seed7_q.pdparams')],
+    ['LoDTensor combined stream', decompressed('stnet_seed7_q.lodtensor')],
+  ];
+  console.log(`weights-load: ${RUNS} loads each, node ${process.version}`);
+  for (const [label, file] of cases) {
+    const out = await new Promise((resolve, reject) => {
+      const c = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let s = '';
+      c.stdout.on('data', (d) => (s += d));
+      c.on('close', (code) => (code === 0 ? resolve(JSON.parse(s)) : reject(new Error(`child failed (${code})`))));
+    });
+    const size = statSync(file).size;
+    const weights = out.values * 4;
+    console.log(`\n${label}: ${(size / MiB).toFixed(1)} MiB file, ${(weights / MiB).toFixed(1)} MiB of float32 weights`);
+    console.log(`  load time: median ${out.median.toFixed(0)} ms (sorted runs: ${out.times.map((x) => x.toFixed(0)).join(', ')} ms)`);
+    console.log(`  RSS before ${(out.rssBefore / MiB).toFixed(0)} MiB, after first load ${(out.rssAfter / MiB).toFixed(0)} MiB (+${((out.rssAfter - out.rssBefore) / MiB).toFixed(0)} MiB = ${((out.rssAfter - out.rssBefore) / weights).toFixed(2)}x the weights), peak ${(out.peak / MiB).toFixed(0)} MiB (+${((out.peak - out.rssBefore) / MiB).toFixed(0)} MiB = ${((out.peak - out.rssBefore) / weights).toFixed(2)}x)`);
+    console.log(`  buffers the weights keep alive: ${(out.held / MiB).toFixed(1)} MiB (${(out.held / weights).toFixed(2)}x the weights)`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
