@@ -1,22 +1,33 @@
 // Entry point of the weights stage: a path (file in any supported format, parameter directory, PaddleHub
 // module folder, .tar/.tar.gz archive) -> the 301 validated StNet parameters as float32.
+import { createReadStream, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { sep } from 'node:path';
+import { promisify } from 'node:util';
+import { createGunzip, gunzip } from 'node:zlib';
 import { StnetError } from '../errors.js';
 import type { StnetWeights } from './types.js';
 import { detectFormat, DETECT_BYTES, type Detection } from './detect.js';
 import { lodRecordsToTensors, readLodTensorStream } from './lodtensor.js';
 import { readPickle } from './pickle.js';
-import { STNET_PARAM_BY_NAME, STNET_SORTED_NAMES } from './stnet-params.js';
+import { planDirectory, readParamFiles } from './directory.js';
+import { withExtractedArchive } from './archive.js';
+import { STNET_PARAM_BY_NAME, STNET_PARAMS, STNET_SORTED_NAMES } from './stnet-params.js';
 import { toFloat32Params } from './float32.js';
 import { checkFinite, validateShapes } from './validate.js';
-import { STNET_PARAMS } from './stnet-params.js';
 import type { Float32Param } from './types.js';
 import { formatShape, type StoredTensor } from './tensor.js';
 
 export { STNET_PARAMS, STNET_SORTED_NAMES, STNET_TOTAL_VALUES } from './stnet-params.js';
 export type { StnetParamSpec, ParamKind } from './stnet-params.js';
 export type { StnetWeights, Float32Param } from './types.js';
+// Low-level readers, for generic use (any LoDTensor file or numpy-array pickle, not only StNet's).
+export { readLodTensorStream, readLodTensorRecord, decodeLodTensorRecord, PADDLE_DTYPES } from './lodtensor.js';
+export type { LodTensorRecord, ReadLodTensorOptions } from './lodtensor.js';
+export { readPickleArrays, ALLOWED_GLOBALS } from './pickle.js';
+export { detectFormat } from './detect.js';
+export type { WeightsFormat, Detection } from './detect.js';
+export type { DType, NdArray, TypedData } from './tensor.js';
 
 async function statPath(path: string): Promise<Stats> {
   try {
@@ -92,9 +103,7 @@ export function finishWeights(source: Uint8Array, tensors: readonly StoredTensor
   validateShapes(tensors, path);
   const params = toFloat32Params(source, tensors, { inPlace: owned, path });
   checkFinite(params, path);
-  const ordered = new Map<string, Float32Param>();
-  for (const spec of STNET_PARAMS) ordered.set(spec.name, params.get(spec.name)!);
-  return ordered;
+  return ordered(params);
 }
 
 /** A combined LoDTensor stream (STNET_final.pdparams, save_params(filename=...)): names from the sorted table. */
@@ -132,21 +141,110 @@ export async function loadWeightsFromBuffer(buf: Uint8Array, path: string, owned
   }
 }
 
-/**
- * Loads StNet weights from a file (pickle .pdparams, combined LoDTensor stream; sniffed from the bytes),
- * a one-file-per-parameter directory, a PaddleHub module folder (or its model/ folder), or a .tar/.tar.gz
- * archive of one. Returns the 301 parameters, validated, as float32 in creation order. The arrays may be
- * views into one shared buffer (the file's own bytes, compacted in place): use byteOffset/length.
- */
-export async function loadWeights(path: string): Promise<StnetWeights> {
-  const st = await statPath(path);
-  if (!st.isFile()) {
-    throw new StnetError('E_WEIGHTS_FORMAT', `${path}: not a regular file or directory`, { path });
+function ordered(params: ReadonlyMap<string, Float32Param>): StnetWeights {
+  const out = new Map<string, Float32Param>();
+  for (const spec of STNET_PARAMS) out.set(spec.name, params.get(spec.name)!);
+  return out;
+}
+
+async function loadDirectory(dir: string): Promise<StnetWeights> {
+  const plan = await planDirectory(dir);
+  if (plan === undefined) {
+    throw new StnetError(
+      'E_WEIGHTS_NOT_FOUND',
+      `${dir}: no StNet weights in this directory: expected parameter files named like conv1_weights (PaddleHub: ` +
+        'model/@HUB_stnet_kinetics400@conv1_weights) or a single .pdparams file',
+      { path: dir },
+    );
   }
-  if (st.size === 0) {
+  if (plan.kind === 'file') return loadFile(plan.file, (await stat(plan.file)).size);
+  const { shapes, params } = await readParamFiles(plan.files, readWhole);
+  validateShapes(shapes, plan.dir);
+  checkFinite(params, plan.dir);
+  return ordered(params);
+}
+
+async function loadArchive(file: string): Promise<StnetWeights> {
+  return withExtractedArchive(file, async (dir) => {
+    try {
+      return await loadDirectory(dir);
+    } catch (err) {
+      // Name the archive and the member, not the temporary folder that is about to disappear.
+      if (err instanceof StnetError) {
+        throw new StnetError(err.code, err.message.split(dir + sep).join(`${file}:`).split(dir).join(file), { cause: err, path: file });
+      }
+      throw err;
+    }
+  });
+}
+
+/** The first bytes of a gzip stream's content. */
+async function gunzipHead(file: string): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  const stream = createReadStream(file).pipe(createGunzip());
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      n += chunk.length;
+      if (n >= DETECT_BYTES) break;
+    }
+  } catch {
+    // A damaged or cut stream: decide on what was decoded; the full read reports the error.
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks).subarray(0, DETECT_BYTES);
+}
+
+async function loadGzip(file: string): Promise<StnetWeights> {
+  const det = detectFormat(await gunzipHead(file));
+  if (det.format === 'tar') return loadArchive(file);
+  if (det.format !== 'pickle' && det.format !== 'lodtensor') throw formatError(`${file} (gzip content)`, det);
+  let buf: Buffer;
+  try {
+    buf = await promisify(gunzip)(await readWhole(file, (await stat(file)).size));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new StnetError(
+      code === 'Z_BUF_ERROR' ? 'E_WEIGHTS_TRUNCATED' : 'E_WEIGHTS_CORRUPT',
+      `${file}: ${code === 'Z_BUF_ERROR' ? 'weights file truncated: the gzip stream ends early' : `bad gzip data (${(err as Error).message})`}`,
+      { cause: err, path: file },
+    );
+  }
+  return loadWeightsFromBuffer(buf, file, true);
+}
+
+async function loadFile(path: string, size: number): Promise<StnetWeights> {
+  if (size === 0) {
     throw new StnetError('E_WEIGHTS_TRUNCATED', `${path}: weights file is empty (0 bytes): download it again`, { path });
   }
   const det = detectFormat(await readHead(path));
-  if (det.format !== 'lodtensor' && det.format !== 'pickle') throw formatError(path, det);
-  return loadWeightsFromBuffer(await readWhole(path, st.size), path, true);
+  switch (det.format) {
+    case 'pickle':
+    case 'lodtensor':
+      return loadWeightsFromBuffer(await readWhole(path, size), path, true);
+    case 'tar':
+      return loadArchive(path);
+    case 'gzip':
+      return loadGzip(path);
+    default:
+      throw formatError(path, det);
+  }
+}
+
+/**
+ * Loads StNet weights from a file (pickle .pdparams, combined LoDTensor stream; sniffed from the bytes,
+ * also gzip-compressed), a one-file-per-parameter directory, a PaddleHub module folder (or its model/
+ * folder), or a .tar/.tar.gz archive of one. Returns the 301 parameters, validated, as float32 in creation
+ * order. The arrays may be views into one shared buffer (the file's own bytes, compacted in place): use
+ * data.byteOffset/length, never data.buffer as a whole.
+ */
+export async function loadWeights(path: string): Promise<StnetWeights> {
+  const st = await statPath(path);
+  if (st.isDirectory()) return loadDirectory(path);
+  if (!st.isFile()) {
+    throw new StnetError('E_WEIGHTS_FORMAT', `${path}: not a regular file or directory`, { path });
+  }
+  return loadFile(path, st.size);
 }

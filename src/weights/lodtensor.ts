@@ -7,7 +7,7 @@
 // clearer and faster here than loading a protobuf schema for two fields, and it reads the packed and the
 // non-packed encodings of `dims` alike.
 import { StnetError } from '../errors.js';
-import { ITEM_SIZE, numelOf, where, type DType, type StoredTensor } from './tensor.js';
+import { decodeTyped, ITEM_SIZE, numelOf, where, type DType, type NdArray, type StoredTensor } from './tensor.js';
 
 /** Paddle `VarType.Type` codes of the dtypes a tensor can hold. */
 export const PADDLE_DTYPES: Readonly<Record<number, DType>> = {
@@ -233,4 +233,9 @@ export function lodRecordsToTensors(records: readonly LodTensorRecord[], names: 
     fortran: false,
     blob: { kind: 'range', offset: rec.dataOffset, length: rec.dataLength },
   }));
+}
+
+/** Generic use: one record's data as its own typed array (float16 as raw bits, int64 as BigInt64Array). */
+export function decodeLodTensorRecord(buf: Uint8Array, rec: LodTensorRecord): NdArray {
+  return decodeTyped(buf.subarray(rec.dataOffset, rec.dataOffset + rec.dataLength), rec.dtype, rec.dims, true, false);
 }
