@@ -9,7 +9,7 @@
 // before it could be called. Raw array bytes are not copied: they stay ranges of the file's buffer
 // (see tensor.ts Blob), including Python 3's protocol-2 `_codecs.encode(<str>, 'latin1')` spelling.
 import { StnetError } from '../errors.js';
-import { decodeTyped, formatShape, ITEM_SIZE, numelOf, where, blobBytes, type Blob, type DType, type NdArray, type StoredTensor } from './tensor.js';
+import { copyBytes, decodeTyped, formatShape, ITEM_SIZE, numelOf, where, blobBytes, type Blob, type DType, type NdArray, type StoredTensor } from './tensor.js';
 
 /** The globals a pickled numpy array dict needs, and nothing else. */
 export const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
@@ -21,6 +21,10 @@ export const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   'collections.OrderedDict',
   'numpy.core.numeric._frombuffer', // protocol 5: ndarray.__reduce_ex__(5) -> _frombuffer(buffer, dtype, shape, order)
   'numpy._core.numeric._frombuffer',
+  // Python 3 writing protocol 2 spells an empty bytes object (an empty array's data) as bytes(); Python 2
+  // names the module __builtin__. Only the no-argument call is accepted.
+  '__builtin__.bytes',
+  'builtins.bytes',
 ]);
 
 // Strings at most this long are decoded to JS strings at once (keys, dtype codes); longer ones (array data)
@@ -193,7 +197,7 @@ class Unpickler {
       const b = this.buf.subarray(start, start + length);
       if (b.every((c) => c > 0x20 && c < 0x7f)) this.noteKey(String.fromCharCode(...b));
     }
-    this.stack.push(new PyBytes(length <= LAZY_THRESHOLD ? { kind: 'bytes', bytes: this.buf.slice(start, start + length) } : { kind: 'range', offset: start, length }));
+    this.stack.push(new PyBytes(length <= LAZY_THRESHOLD ? { kind: 'bytes', bytes: copyBytes(this.buf, start, start + length) } : { kind: 'range', offset: start, length }));
   }
 
   private checkGlobal(module: string, name: string): PyGlobal {
@@ -277,6 +281,10 @@ class Unpickler {
         }
         return d;
       }
+      case '__builtin__.bytes':
+      case 'builtins.bytes':
+        if (a.length !== 0) this.corrupt(`${fn.qualname} called with arguments`);
+        return new PyBytes({ kind: 'bytes', bytes: new Uint8Array(0) });
       case 'numpy.core.numeric._frombuffer':
       case 'numpy._core.numeric._frombuffer': {
         const arr = new PyArray();

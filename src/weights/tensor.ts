@@ -104,13 +104,18 @@ export function decodeLatin1Utf8(buf: Uint8Array, src: number, length: number, o
 /** The bytes of a blob as a standalone Uint8Array (copies; for the generic, non-loading paths). */
 export function blobBytes(source: Uint8Array, blob: Blob, what: string, path?: string): Uint8Array {
   if (blob.kind === 'bytes') return blob.bytes;
-  if (blob.kind === 'range') return source.slice(blob.offset, blob.offset + blob.length);
+  if (blob.kind === 'range') return copyBytes(source, blob.offset, blob.offset + blob.length);
   const out = new Uint8Array(blob.length);
   const n = decodeLatin1Utf8(source, blob.offset, blob.length, out, 0);
   if (n < 0) {
     throw new StnetError('E_WEIGHTS_CORRUPT', `${where(path)}${what}: raw data string is not latin-1 encoded UTF-8`, { path });
   }
   return out.subarray(0, n);
+}
+
+/** A real copy (Buffer#slice would return a view into the same memory). */
+export function copyBytes(b: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(b.subarray(start, end));
 }
 
 export function where(path: string | undefined): string {
@@ -160,11 +165,11 @@ export function decodeTyped(bytes: Uint8Array, dtype: DType, shape: readonly num
   switch (dtype) {
     case 'bool':
     case 'uint8':
-      data = bytes.slice(0, n);
+      data = copyBytes(bytes, 0, n);
       if (dtype === 'bool') for (let i = 0; i < n; i++) data[i] = data[i] ? 1 : 0;
       break;
     case 'int8':
-      data = new Int8Array(bytes.slice(0, n).buffer);
+      data = new Int8Array(copyBytes(bytes, 0, n).buffer);
       break;
     case 'int16': {
       const a = new Int16Array(n);

@@ -292,6 +292,13 @@ class PickleWriter {
   bytes(b: Uint8Array): void {
     const { protocol, writer } = this.opts;
     if (protocol === 2 && writer === 'py2') return this.binstring(b);
+    if (protocol === 2 && b.length === 0) {
+      // CPython 3, protocol 2, empty bytes: bytes() with the module under its Python 2 name.
+      this.global('__builtin__', 'bytes');
+      this.op(0x29, 0x52);
+      this.put();
+      return;
+    }
     if (protocol === 2) {
       // CPython 3, protocol 2: _codecs.encode(b.decode('latin1'), 'latin1'), the str written as UTF-8.
       this.global('_codecs', 'encode');
