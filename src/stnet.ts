@@ -5,10 +5,22 @@ import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable } from './graph/session.js';
 import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
 import { loadWeights } from './weights/index.js';
-import { resolveWeightsPath } from './weights/resolve.js';
+import { resolveWeightsPath, checkDownloadOptions, DOWNLOAD_OPTION_KEYS, type DownloadOptions } from './weights/resolve.js';
+import {
+  classifyVideos,
+  hubResults,
+  validateClassifyOptions,
+  validateHubInput,
+  validatePaths,
+  type ClassifyOptions,
+  type HubInput,
+  type HubResult,
+  type VideoResult,
+} from './classify.js';
+import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
 
-export interface StNetLoadOptions {
+export interface StNetLoadOptions extends DownloadOptions {
   /** Weights file, module folder or archive (default: STNET_WEIGHTS, see resolveWeightsPath). */
   weights?: string;
   /** onnxruntime intra-op threads (default: all cores, os.availableParallelism()). */
@@ -18,7 +30,7 @@ export interface StNetLoadOptions {
 }
 
 /** Every key StNet.load accepts; anything else is a typo and is refused (a new option must be added here). */
-const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu'];
+const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', ...DOWNLOAD_OPTION_KEYS];
 const MAX_THREADS = 1024;
 
 /** Logits and probabilities of one forward pass, each B*400 values. */
@@ -87,7 +99,7 @@ export class StNet {
     const o = checkLoadOptions(opts);
     // Fail before the weights are read: loading them takes a second or more.
     if (o.useGpu) assertGpuAvailable();
-    const path = await resolveWeightsPath({ weights: o.weights });
+    const path = await resolveWeightsPath({ weights: o.weights, ...checkDownloadOptions(opts) });
     const weights = await loadWeights(path);
     return StNet.create(weights, o, path);
   }
@@ -101,7 +113,7 @@ export class StNet {
   private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined): Promise<StNet> {
     // The serialized model is the only copy of the weights we make; it is dropped once onnxruntime holds its own.
     const model = buildStnetOnnx(weights);
-    const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu });
+    const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu, transferModel: true });
     return new StNet(session, path);
   }
 
@@ -116,6 +128,27 @@ export class StNet {
     checkInputTensor(data, dims);
     const out = await this.session.runAll(data, dims);
     return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]! };
+  }
+
+  /**
+   * Classifies videos in input order: `{ path, ok: true, predictions, timing }` or `{ path, ok: false, error }`
+   * per video (one bad video never sinks the batch). Decoding of the next video overlaps inference of the
+   * current one. Options are validated before any work.
+   */
+  async classify(paths: readonly string[], opts: ClassifyOptions = {}): Promise<VideoResult[]> {
+    const o = validateClassifyOptions(opts);
+    const list = validatePaths(paths);
+    if (this.session.closed) throw new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
+    return classifyVideos(this, loadVideo, list, o);
+  }
+
+  /**
+   * PaddleHub's `video_classification(data={"image": [paths]})`: one object per video, top-k label -> probability,
+   * highest first. Like the hub, a video that cannot be classified throws (use classify() to get per-video errors).
+   */
+  async videoClassification(data: HubInput, opts: ClassifyOptions = {}): Promise<HubResult[]> {
+    const paths = validateHubInput(data);
+    return hubResults(await this.classify(paths, opts));
   }
 
   /** Releases the onnxruntime session (after a run in progress). Later calls fail with E_MODEL_CLOSED. */

@@ -95,6 +95,23 @@ describe.skipIf(!HAS_GOLDEN)(`StNet with the golden weights${HAS_GOLDEN ? '' : `
     expect(Array.from(b)).toEqual(Array.from(a));
   });
 
+  it('the event loop keeps running while a forward pass is in progress', async () => {
+    const big = [1, 4, 15, 112, 112];
+    const x = new Float32Array(4 * 15 * 112 * 112).fill(0.5);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const t0 = performance.now();
+    try {
+      await model.predict(x, big);
+    } finally {
+      clearInterval(timer);
+    }
+    const ms = performance.now() - t0;
+    // A run that blocked the main thread would let the timer fire at most once.
+    expect(ms).toBeGreaterThan(20);
+    expect(ticks).toBeGreaterThanOrEqual(3);
+  });
+
   it('close() then predict -> E_MODEL_CLOSED; close() twice is fine', async () => {
     const m = await StNet.load({ weights: await goldenXz('stnet_seed7_q.lodtensor'), threads: 1 });
     const pending = m.predict(input, dims); // started before close: must still finish

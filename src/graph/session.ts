@@ -1,8 +1,15 @@
-// The only file that imports onnxruntime-node: a session over a serialized ONNX model, run one call at a time.
+// The only file that uses onnxruntime-node: a session over a serialized ONNX model, run one call at a time.
+//
+// The session lives in a worker thread. onnxruntime-node's run() is synchronous underneath (the promise only
+// defers it with setImmediate), so on the main thread a multi-second forward pass would freeze the event loop:
+// no HTTP responses, no ffmpeg output read for the next video, no timers, no aborts. In a worker, the main
+// thread stays free and only the input tensor is copied over (tens of ms for a 25x256x256 input, against
+// seconds of inference).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession } from 'onnxruntime-node';
 import { StnetError } from '../errors.js';
 
 export interface ModelSessionOptions {
@@ -10,15 +17,21 @@ export interface ModelSessionOptions {
   threads: number;
   /** Run on the CUDA execution provider instead of the CPU. */
   useGpu: boolean;
+  /**
+   * Hand the model's memory to the session's thread instead of copying it (saves a copy of the weights; the
+   * caller's `model` array is detached afterwards). Default false.
+   */
+  transferModel?: boolean;
 }
 
 /** All outputs of one run, by graph output name. */
 export type ModelOutputs = Readonly<Record<string, Float32Array>>;
 
+const requireHere = createRequire(import.meta.url);
+
 /** The folder that holds libonnxruntime.so and, on CUDA installs, the provider libraries. */
 function ortLibDir(): string {
-  const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
-  return join(dirname(entry), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return join(dirname(requireHere.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
 }
 
 const CUDA_PROVIDER_LIB: Partial<Record<NodeJS.Platform, string>> = {
@@ -49,28 +62,82 @@ export function assertGpuAvailable(): void {
   }
 }
 
+// The worker's code, plain CommonJS (an eval'd worker), so that it runs the same from dist/ and under vitest.
+const WORKER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+const message = (err) => String((err && err.message) || err);
+let session;
+parentPort.on('message', async (msg) => {
+  if (msg.type === 'run') {
+    try {
+      const res = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', msg.data, msg.dims) });
+      const outputs = {};
+      for (const name of session.outputNames) outputs[name] = res[name].data;
+      parentPort.postMessage({ type: 'result', id: msg.id, outputs });
+    } catch (err) {
+      parentPort.postMessage({ type: 'result', id: msg.id, error: message(err) });
+    }
+  } else if (msg.type === 'close') {
+    try {
+      if (session) await session.release();
+    } finally {
+      parentPort.postMessage({ type: 'closed' });
+    }
+  }
+});
+ort.InferenceSession.create(workerData.model, workerData.options).then(
+  (s) => {
+    session = s;
+    parentPort.postMessage({ type: 'ready', inputNames: s.inputNames, outputNames: s.outputNames });
+  },
+  (err) => parentPort.postMessage({ type: 'failed', error: message(err) }),
+);
+`;
+
+type FromWorker =
+  | { type: 'ready'; inputNames: string[]; outputNames: string[] }
+  | { type: 'failed'; error: string }
+  | { type: 'result'; id: number; outputs?: Record<string, Float32Array>; error?: string }
+  | { type: 'closed' };
+
+interface Pending {
+  resolve: (o: ModelOutputs) => void;
+  reject: (e: unknown) => void;
+  dims: readonly number[];
+}
+
 export class ModelSession {
-  private session: ort.InferenceSession | undefined;
-  /** Runs are chained: onnxruntime already spreads one run over all intra-op threads, and parallel runs would
-   *  oversubscribe the cores and multiply the activation memory. */
-  private queue: Promise<unknown> = Promise.resolve();
-  readonly inputName: string;
-  readonly outputNames: readonly string[];
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  /** Set when the worker died; every later call fails with it. */
+  private dead: StnetError | undefined;
+  private onClosed: (() => void) | undefined;
+  private terminating = false;
 
   private constructor(
-    session: ort.InferenceSession,
+    worker: Worker,
     readonly provider: 'cpu' | 'cuda',
     readonly threads: number,
+    readonly inputName: string,
+    readonly outputNames: readonly string[],
   ) {
-    this.session = session;
-    this.inputName = session.inputNames[0]!;
-    this.outputNames = [...session.outputNames];
+    this.worker = worker;
+    worker.on('message', (msg: FromWorker) => this.onMessage(msg));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => {
+      if (!this.terminating) this.fail(new Error(`the onnxruntime worker thread exited with code ${code}`));
+    });
+    // An idle model must not keep the process alive; a run in flight does.
+    worker.unref();
   }
 
-  /** Creates a session; `model` may be dropped by the caller afterwards (onnxruntime keeps its own copy). */
+  /** Starts a session on its own thread. */
   static async create(model: Uint8Array, opts: ModelSessionOptions): Promise<ModelSession> {
     if (opts.useGpu) assertGpuAvailable();
-    const options: ort.InferenceSession.SessionOptions = {
+    const options: InferenceSession.SessionOptions = {
       executionProviders: opts.useGpu ? ['cuda', 'cpu'] : ['cpu'],
       intraOpNumThreads: opts.threads,
       interOpNumThreads: 1,
@@ -81,20 +148,70 @@ export class ModelSession {
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
     };
-    try {
-      const session = await ort.InferenceSession.create(model, options);
-      return new ModelSession(session, opts.useGpu ? 'cuda' : 'cpu', opts.threads);
-    } catch (err) {
-      if (opts.useGpu) throw gpuUnavailable('onnxruntime could not start its CUDA provider', err);
-      throw new StnetError('E_RUNTIME', `onnxruntime could not create the session: ${(err as Error).message}`, { cause: err });
+    const transfer = opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { ortPath: requireHere.resolve('onnxruntime-node'), model, options },
+      transferList: transfer ? [model.buffer as ArrayBuffer] : [],
+    });
+    let onMessage: (m: FromWorker) => void = () => undefined;
+    let onError: (e: Error) => void = () => undefined;
+    let onExit: (code: number) => void = () => undefined;
+    const first = await new Promise<FromWorker>((resolve, reject) => {
+      onMessage = resolve;
+      onError = reject;
+      onExit = (code) => reject(new Error(`the onnxruntime worker thread exited with code ${code} while loading the model`));
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    }).catch((err: unknown) => ({ type: 'failed', error: (err as Error).message }) as const);
+    worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+    if (first.type !== 'ready') {
+      await worker.terminate();
+      const detail = first.type === 'failed' ? first.error : `unexpected message ${first.type}`;
+      if (opts.useGpu) throw gpuUnavailable('onnxruntime could not start its CUDA provider', new Error(detail));
+      throw new StnetError('E_RUNTIME', `onnxruntime could not create the session: ${detail}`, { cause: new Error(detail) });
+    }
+    return new ModelSession(worker, opts.useGpu ? 'cuda' : 'cpu', opts.threads, first.inputNames[0]!, first.outputNames);
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.type === 'closed') {
+      this.onClosed?.();
+      return;
+    }
+    if (msg.type !== 'result') return;
+    const p = this.pending.get(msg.id);
+    if (p === undefined) return;
+    this.pending.delete(msg.id);
+    if (this.pending.size === 0) this.worker?.unref();
+    if (msg.error !== undefined) {
+      p.reject(new StnetError('E_RUNTIME', `onnxruntime failed to run the model on input [${p.dims.join(', ')}]: ${msg.error}`, { cause: new Error(msg.error) }));
+    } else {
+      p.resolve(msg.outputs!);
     }
   }
 
-  /** Runs the model on one float32 tensor and returns every output. Calls are serialized. */
+  private fail(err: unknown): void {
+    if (this.dead !== undefined) return;
+    this.dead = new StnetError('E_RUNTIME', `the onnxruntime session stopped: ${(err as Error).message ?? String(err)}; load the model again`, { cause: err });
+    for (const p of this.pending.values()) p.reject(this.dead);
+    this.pending.clear();
+    this.onClosed?.();
+  }
+
+  /**
+   * Runs the model on one float32 tensor and returns every output. The data is copied to the session's
+   * thread; runs are executed one after the other, in call order.
+   */
   runAll(data: Float32Array, dims: readonly number[]): Promise<ModelOutputs> {
-    const next = this.queue.then(() => this.runNow(data, dims));
-    this.queue = next.catch(() => undefined);
-    return next;
+    const worker = this.worker;
+    if (worker === undefined) return Promise.reject(new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()'));
+    if (this.dead !== undefined) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<ModelOutputs>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, dims });
+      worker.ref();
+      worker.postMessage({ type: 'run', id, data, dims: [...dims] });
+    });
   }
 
   /** Runs the model and returns its first output (StNet: the softmax probabilities). */
@@ -103,31 +220,32 @@ export class ModelSession {
     return outputs[this.outputNames[0]!]!;
   }
 
-  private async runNow(data: Float32Array, dims: readonly number[]): Promise<ModelOutputs> {
-    const session = this.session;
-    if (session === undefined) throw new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
-    let results: ort.InferenceSession.ReturnType;
-    try {
-      results = await session.run({ [this.inputName]: new ort.Tensor('float32', data, dims) });
-    } catch (err) {
-      throw new StnetError('E_RUNTIME', `onnxruntime failed to run the model on input [${dims.join(', ')}]: ${(err as Error).message}`, { cause: err });
-    }
-    const out: Record<string, Float32Array> = {};
-    for (const name of this.outputNames) {
-      out[name] = results[name]!.data as Float32Array;
-    }
-    return out;
-  }
-
-  /** Releases the native session after any queued run finished. Idempotent. */
+  /** Waits for the runs already started, then releases the session and its thread. Idempotent. */
   async close(): Promise<void> {
-    await this.queue;
-    const session = this.session;
-    this.session = undefined;
-    if (session !== undefined) await session.release();
+    const worker = this.worker;
+    if (worker === undefined) return;
+    this.worker = undefined; // new runs fail from here on
+    const inFlight = [...this.pending.values()].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const { resolve: res, reject: rej } = p;
+          p.resolve = (o) => (res(o), resolve());
+          p.reject = (e) => (rej(e), resolve());
+        }),
+    );
+    await Promise.all(inFlight);
+    if (this.dead === undefined) {
+      worker.ref();
+      await new Promise<void>((resolve) => {
+        this.onClosed = resolve;
+        worker.postMessage({ type: 'close' });
+      });
+    }
+    this.terminating = true;
+    await worker.terminate();
   }
 
   get closed(): boolean {
-    return this.session === undefined;
+    return this.worker === undefined;
   }
 }
