@@ -41,6 +41,8 @@ export async function withExtractedArchive<T>(file: string, use: (dir: string) =
     }
     return await use(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    // tar may still be finishing a file write after it rejected: retry instead of failing on ENOTEMPTY, and
+    // never let a cleanup problem hide the real error.
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }).catch(() => undefined);
   }
 }

@@ -157,59 +157,42 @@ export function orderIrrelevant(shape: readonly number[]): boolean {
   return big <= 1;
 }
 
-/** Decodes raw bytes (as stored) into a typed array in C order, native byte order. */
+const CTORS = {
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  float16: Uint16Array,
+  int32: Int32Array,
+  float32: Float32Array,
+  int64: BigInt64Array,
+  float64: Float64Array,
+} as const;
+
+/** Decodes raw bytes (as stored) into a typed array in C order, native (little-endian) byte order. */
 export function decodeTyped(bytes: Uint8Array, dtype: DType, shape: readonly number[], littleEndian: boolean, fortran: boolean): NdArray {
   const n = numelOf(shape);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let data: TypedData;
-  switch (dtype) {
-    case 'bool':
-    case 'uint8':
-      data = copyBytes(bytes, 0, n);
-      if (dtype === 'bool') for (let i = 0; i < n; i++) data[i] = data[i] ? 1 : 0;
-      break;
-    case 'int8':
-      data = new Int8Array(copyBytes(bytes, 0, n).buffer);
-      break;
-    case 'int16': {
-      const a = new Int16Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getInt16(i * 2, littleEndian);
-      data = a;
-      break;
-    }
-    case 'float16': {
-      const a = new Uint16Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getUint16(i * 2, littleEndian);
-      data = a;
-      break;
-    }
-    case 'int32': {
-      const a = new Int32Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getInt32(i * 4, littleEndian);
-      data = a;
-      break;
-    }
-    case 'float32': {
-      const a = new Float32Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getFloat32(i * 4, littleEndian);
-      data = a;
-      break;
-    }
-    case 'int64': {
-      const a = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getBigInt64(i * 8, littleEndian);
-      data = a;
-      break;
-    }
-    case 'float64': {
-      const a = new Float64Array(n);
-      for (let i = 0; i < n; i++) a[i] = view.getFloat64(i * 8, littleEndian);
-      data = a;
-      break;
-    }
+  const size = ITEM_SIZE[dtype];
+  // One aligned copy; big-endian data is byte-swapped in it, then viewed as the typed array.
+  const own = new Uint8Array(n * size);
+  own.set(bytes.subarray(0, n * size));
+  if (!littleEndian && size > 1) {
+    for (let i = 0; i < own.length; i += size) own.subarray(i, i + size).reverse();
   }
+  let data: TypedData = new CTORS[dtype](own.buffer, 0, n);
+  if (dtype === 'bool') for (let i = 0; i < n; i++) data[i] = data[i] ? 1 : 0;
   if (fortran && !orderIrrelevant(shape)) data = fortranToC(data, shape);
   return { dtype, shape: [...shape], data };
+}
+
+let HALF_TABLE: Float32Array | undefined;
+/** All 65536 float16 values as float32, built once (256 KiB): a lookup per value instead of arithmetic. */
+export function halfTable(): Float32Array {
+  if (HALF_TABLE === undefined) {
+    HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) HALF_TABLE[h] = halfToNumber(h);
+  }
+  return HALF_TABLE;
 }
 
 /** Converts a decoded array to float32 (float16/64 and integers alike; bool -> 0/1). */
@@ -218,11 +201,13 @@ export function ndArrayToFloat32(a: NdArray): Float32Array {
   if (d instanceof Float32Array) return d;
   const out = new Float32Array(d.length);
   if (a.dtype === 'float16') {
-    for (let i = 0; i < d.length; i++) out[i] = halfToNumber(d[i] as number);
+    const table = halfTable();
+    for (let i = 0; i < d.length; i++) out[i] = table[d[i] as number]!;
   } else if (d instanceof BigInt64Array) {
     for (let i = 0; i < d.length; i++) out[i] = Number(d[i]!);
   } else {
-    for (let i = 0; i < d.length; i++) out[i] = d[i] as number;
+    // TypedArray#set converts between number element types natively (float64 -> float32 rounds to nearest).
+    out.set(d);
   }
   return out;
 }

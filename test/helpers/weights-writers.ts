@@ -22,9 +22,11 @@ const NUMPY_CODE: Record<DType, string> = { bool: 'b1', int8: 'i1', uint8: 'u1',
 // ---------------------------------------------------------------- numbers -> bytes
 
 /** float -> IEEE binary16 bits, round to nearest even (like numpy's astype(float16)). */
+const SCRATCH_F32 = new Float32Array(1);
+const SCRATCH_U32 = new Uint32Array(SCRATCH_F32.buffer);
 export function toHalfBits(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0]!;
+  SCRATCH_F32[0] = v;
+  const x = SCRATCH_U32[0]!;
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -603,4 +605,21 @@ export function writeStnetDirectory(dir: string, weights: ReadonlyMap<string, Fl
 export async function writeTar(file: string, dir: string, opts: { gzip?: boolean; prefix?: string } = {}): Promise<void> {
   const { readdirSync } = await import('node:fs');
   await tar.c({ file, cwd: dir, gzip: opts.gzip ?? false, portable: true, prefix: opts.prefix }, readdirSync(dir));
+}
+
+/**
+ * A full, valid set whose values are exact in float16 and compress well (for archives): parameter k holds
+ * ((k * 7 + j) % 64 - 32) / 64 at flat index j, so a swapped or shifted parameter shows.
+ */
+export function makePatternStnetWeights(): Map<string, Float32Param> {
+  const out = new Map<string, Float32Param>();
+  STNET_PARAMS.forEach((p, k) => {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let j = 0; j < n; j++) data[j] = (((k * 7 + j) % 64) - 32) / 64;
+    // BN variances must stay positive for a model built from them.
+    if (p.kind === 'bn_variance') for (let j = 0; j < n; j++) data[j] = 0.5 + (((k + j) % 16) / 32);
+    out.set(p.name, { shape: p.shape, data });
+  });
+  return out;
 }
