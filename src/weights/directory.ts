@@ -7,7 +7,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StnetError } from '../errors.js';
-import { detectFormat, DETECT_BYTES } from './detect.js';
+import { detectFormat } from './detect.js';
+import { readHead, readWhole } from './io.js';
 import { readLodTensorStream } from './lodtensor.js';
 import { STNET_PARAM_BY_NAME } from './stnet-params.js';
 import { toFloat32Params } from './float32.js';
@@ -68,23 +69,11 @@ export async function planDirectory(dir: string, depth = 0): Promise<DirectoryPl
   return undefined;
 }
 
-async function readHead(file: string): Promise<Uint8Array> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(file, 'r');
-  try {
-    const head = new Uint8Array(DETECT_BYTES);
-    const { bytesRead } = await fh.read(head, 0, DETECT_BYTES, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Reads parameter files (each one LoDTensor record) to float32. Each file's buffer becomes that
  * parameter's storage (compacted in place), so no second copy exists.
  */
-export async function readParamFiles(files: readonly ParamFile[], readWhole: (path: string, size: number) => Promise<Uint8Array>): Promise<{
+export async function readParamFiles(files: readonly ParamFile[]): Promise<{
   shapes: StoredTensor[];
   params: Map<string, Float32Param>;
 }> {

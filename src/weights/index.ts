@@ -1,8 +1,8 @@
 // Entry point of the weights stage: a path (file in any supported format, parameter directory, PaddleHub
 // module folder, .tar/.tar.gz archive) -> the 301 validated StNet parameters as float32.
 import { createReadStream, type Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { sep } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
 import { StnetError } from '../errors.js';
@@ -12,6 +12,7 @@ import { lodRecordsToTensors, readLodTensorStream } from './lodtensor.js';
 import { readPickle } from './pickle.js';
 import { planDirectory, readParamFiles } from './directory.js';
 import { withExtractedArchive } from './archive.js';
+import { readHead, readWhole } from './io.js';
 import { STNET_PARAM_BY_NAME, STNET_PARAMS, STNET_SORTED_NAMES } from './stnet-params.js';
 import { toFloat32Params } from './float32.js';
 import { checkFinite, validateShapes } from './validate.js';
@@ -21,6 +22,7 @@ import { formatShape, type StoredTensor } from './tensor.js';
 export { STNET_PARAMS, STNET_SORTED_NAMES, STNET_TOTAL_VALUES } from './stnet-params.js';
 export type { StnetParamSpec, ParamKind } from './stnet-params.js';
 export type { StnetWeights, Float32Param } from './types.js';
+export { validateStnetWeights } from './validate.js';
 // Low-level readers, for generic use (any LoDTensor file or numpy-array pickle, not only StNet's).
 export { readLodTensorStream, readLodTensorRecord, decodeLodTensorRecord, PADDLE_DTYPES } from './lodtensor.js';
 export type { LodTensorRecord, ReadLodTensorOptions } from './lodtensor.js';
@@ -39,38 +41,6 @@ async function statPath(path: string): Promise<Stats> {
       cause: err,
       path,
     });
-  }
-}
-
-/**
- * Reads a file into one Buffer with as few reads as possible (fs.readFile reads 512 KiB at a time, each a
- * thread-pool round trip: about twice as slow for 127 MiB).
- */
-export async function readWhole(path: string, size: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafeSlow(size);
-    let got = 0;
-    while (got < size) {
-      const { bytesRead } = await fh.read(buf, got, size - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    // The file shrank while we read it: parse what is there (the readers report the truncation).
-    return got === size ? buf : buf.subarray(0, got);
-  } finally {
-    await fh.close();
-  }
-}
-
-async function readHead(path: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const head = new Uint8Array(DETECT_BYTES);
-    const { bytesRead } = await fh.read(head, 0, DETECT_BYTES, 0);
-    return head.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
   }
 }
 
@@ -110,6 +80,15 @@ export function finishWeights(source: Uint8Array, tensors: readonly StoredTensor
 export function parseCombinedStream(buf: Uint8Array, path: string): StoredTensor[] {
   const records = readLodTensorStream(buf, { names: STNET_SORTED_NAMES, path });
   const n = records.length;
+  // One record in a file named after a parameter: a single file out of a parameter folder.
+  const own = basename(path).replace(/^@HUB_[^@]+@/, '');
+  if (n === 1 && STNET_PARAM_BY_NAME.has(own)) {
+    throw new StnetError(
+      'E_WEIGHTS_FORMAT',
+      `${path}: this is a single parameter file (${own}) out of a parameter folder: pass the folder that holds all 301 files`,
+      { path },
+    );
+  }
   // A stream that stops exactly at a record boundary is a cut download when every record so far matched.
   if (n < STNET_SORTED_NAMES.length) {
     const allMatch = records.every((r) => formatShape(r.dims) === formatShape(STNET_PARAM_BY_NAME.get(STNET_SORTED_NAMES[r.index]!)!.shape));
@@ -158,7 +137,7 @@ async function loadDirectory(dir: string): Promise<StnetWeights> {
     );
   }
   if (plan.kind === 'file') return loadFile(plan.file, (await stat(plan.file)).size);
-  const { shapes, params } = await readParamFiles(plan.files, readWhole);
+  const { shapes, params } = await readParamFiles(plan.files);
   validateShapes(shapes, plan.dir);
   checkFinite(params, plan.dir);
   return ordered(params);

@@ -251,6 +251,11 @@ describe('bad input', () => {
     await rejects(loadWeights(file('inf.stream', writeStnetStream(withParam('fc_0.b_0', { shape: [400], data: inf })))), 'E_WEIGHTS_NAN', /fc_0\.b_0 \(-Infinity at index 399 of 400\)/);
   });
 
+  test('a single parameter file out of a folder is named as such', async () => {
+    const one = file(`${HUB_PREFIX}conv1_weights`, lodTensorStream([{ dtype: 'float32', dims: [64, 15, 7, 7], values: pattern.get('conv1_weights')!.data }]));
+    await rejects(loadWeights(one), 'E_WEIGHTS_FORMAT', /this is a single parameter file \(conv1_weights\) out of a parameter folder: pass the folder/);
+  });
+
   test('a path that is neither file nor directory', async () => {
     await rejects(loadWeights('/dev/null'), 'E_WEIGHTS_FORMAT', /\/dev\/null: not a regular file or directory/);
   });
