@@ -59,6 +59,7 @@ export const PAGE_HTML = `<!doctype html>
 
 export const PAGE_CSS = `:root { color-scheme: light dark; --accent: #1f6feb; --bar: #2da44e; --err: #cf222e; --muted: #57606a; --bg-card: rgba(127,127,127,.08); }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem; }
 h1 { font-size: 1.6rem; margin: .5rem 0; }
 h2 { font-size: 1.2rem; margin-top: 0; }

@@ -7,7 +7,12 @@
 // count. The cost is memory: each worker holds its own copy of the weights (~130 MB + session).
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
+import { classifyVideos, validateClassifyOptions } from '../classify.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
+import { StNet } from '../stnet.js';
+import { loadVideo } from '../video/load-video.js';
+import { loadWeights } from '../weights/index.js';
+import { resolveWeightsPath } from '../weights/resolve.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
 import type { ServerClassifier, ServerVideoResult } from './classifier.js';
 
@@ -73,8 +78,39 @@ export interface ServeOptions {
   onMessage?: (line: string) => void;
 }
 
-/** How to load one model worker (the CLI passes StNet.load; tests may pass a fake). */
-export type WorkerLoader = (opts: { weights: string | undefined; threads: number }) => Promise<ServerClassifier>;
+/** How to load the model workers (default: stnetWorkers; tests may pass fakes). */
+export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void }) => Promise<ServerClassifier[]>;
+
+/**
+ * Loads `count` StNet workers: the weights file is read and validated once, then each worker gets its
+ * own onnxruntime session with `threads` threads (the parsed weights are dropped once all are built).
+ */
+export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
+  return async ({ count, weights, threads, onMessage }) => {
+    const path = await resolveWeightsPath({ ...(weights !== undefined ? { weights } : {}) });
+    onMessage(`stnet serve: reading weights ${path}`);
+    const params = await loadWeights(path);
+    const models: StNet[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`);
+        models.push(await StNet.fromWeights(params, { threads }));
+      }
+    } catch (err) {
+      await Promise.allSettled(models.map((m) => m.close()));
+      throw err;
+    }
+    return models.map((model) =>
+      modelWorker(
+        {
+          classify: (paths, opts) => classifyVideos(model, loadVideo, paths, validateClassifyOptions(opts)),
+          close: () => model.close(),
+        },
+        defaults,
+      ),
+    );
+  };
+}
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -120,19 +156,10 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
 }
 
 /** Loads the workers, builds the app and listens. Does not install signal handlers (serveCommand does). */
-export async function startServer(opts: ServeOptions, loadWorker: WorkerLoader): Promise<RunningServer> {
+export async function startServer(opts: ServeOptions, loadWorkers: WorkersLoader = stnetWorkers(opts.classifyDefaults)): Promise<RunningServer> {
   const r = resolveServeOptions(opts);
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const loaded: ServerClassifier[] = [];
-  try {
-    for (let i = 0; i < r.workers; i++) {
-      say(`stnet serve: loading model worker ${i + 1}/${r.workers} (${r.threads} thread${r.threads === 1 ? '' : 's'})`);
-      loaded.push(await loadWorker({ weights: opts.weights, threads: r.threads }));
-    }
-  } catch (err) {
-    await Promise.allSettled(loaded.map((w) => w.close()));
-    throw err;
-  }
+  const loaded = await loadWorkers({ count: r.workers, weights: opts.weights, threads: r.threads, onMessage: say });
   let app: FastifyInstance;
   try {
     app = await buildServer({
@@ -171,9 +198,9 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
  * The `stnet serve` command: starts the server, then waits for SIGINT/SIGTERM and stops gracefully
  * (a second signal cancels in-flight work at once). Resolves once everything is closed.
  */
-export async function serveCommand(opts: ServeOptions, loadWorker: WorkerLoader): Promise<void> {
+export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<void> {
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const server = await startServer({ ...opts, onMessage: say }, loadWorker);
+  const server = await startServer({ ...opts, onMessage: say }, loadWorkers);
   const info = serverInfo(server.app);
   const r = resolveServeOptions(opts);
   say(
