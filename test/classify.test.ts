@@ -2,8 +2,10 @@
 // overlap, per-video failures and cancellation. The pipeline tests use a recording predictor and
 // loader (timers, no model) so that the schedule itself is what is measured; the real model and
 // videos run through the same function in test/cli.
-import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CLASSIFY_DEFAULTS,
   classifyVideos,
@@ -20,7 +22,8 @@ import {
 } from '../src/classify.js';
 import { StnetError } from '../src/errors.js';
 import { KINETICS400_LABELS } from '../src/labels/kinetics400.js';
-import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden } from './helpers/golden.js';
+import { StNet } from '../src/stnet.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from './helpers/golden.js';
 
 interface Expected {
   top5: { class_id: number; prob: number }[];
@@ -258,3 +261,59 @@ describe('classifyVideos pipeline', () => {
 });
 
 if (!HAS_GOLDEN) describe.skip(GOLDEN_SKIP_REASON, () => undefined);
+
+// ----- the model methods (real model, golden weights, sample video, small input)
+
+describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('StNet.classify / videoClassification', () => {
+  const small = { segNum: 7, shortSize: 112, targetSize: 112 };
+  let model: StNet;
+  beforeAll(async () => {
+    model = await StNet.load({ weights: await goldenXz('stnet_seed7_q.lodtensor'), threads: 2 });
+  });
+  afterAll(async () => {
+    await model?.close();
+  });
+
+  it('classify: results in input order, a missing video as { ok: false }; videoClassification gives the same top-k as a hub dict', async () => {
+    const avi = join(VIDEOS_DIR, 'paddlevideo_example.avi');
+    const missing = join(VIDEOS_DIR, 'no-such-video.mp4');
+    const results = await model.classify([missing, avi], { ...small, topK: 3 });
+    expect(results[0]).toEqual({ path: missing, ok: false, error: { code: 'E_VIDEO_NOT_FOUND', message: expect.stringContaining('no-such-video.mp4') } });
+    const ok = results[1]!;
+    if (!ok.ok) throw new Error(ok.error.message);
+    expect(ok.predictions).toHaveLength(3);
+
+    const hub = await model.videoClassification({ image: [avi] }, { ...small, topK: 3 });
+    expect(hub).toHaveLength(1);
+    expect(Object.entries(hub[0]!)).toEqual(ok.predictions.map((p) => [p.label, p.prob]));
+    await expect(model.videoClassification({ image: [missing] }, small)).rejects.toMatchObject({ code: 'E_VIDEO_NOT_FOUND' });
+  });
+
+  it('bad options are refused before any video is touched', async () => {
+    await expect(model.classify(['/nope.mp4'], { topK: 0 })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/for topK but received 0/) });
+    await expect(model.classify('a.mp4' as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
+  });
+
+  it('StNet.load refuses a typo and bad download options before reading anything', async () => {
+    await expect(StNet.load({ weightsURL: 'http://x/y' } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/Unknown option "weightsURL"/) });
+    await expect(StNet.load({ download: 'no' } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/Expected boolean for download/) });
+  });
+
+  it('StNet.load with download: false and an empty cache says how to get weights', async () => {
+    const saved = process.env.STNET_WEIGHTS;
+    delete process.env.STNET_WEIGHTS;
+    try {
+      const cacheDir = mkdtempSync(join(tmpdir(), 'stnet-empty-'));
+      await expect(StNet.load({ cacheDir, download: false })).rejects.toMatchObject({ code: 'E_WEIGHTS_NOT_FOUND', message: expect.stringMatching(/stnet weights download/) });
+      rmSync(cacheDir, { recursive: true });
+    } finally {
+      if (saved !== undefined) process.env.STNET_WEIGHTS = saved;
+    }
+  });
+
+  it('classify after close: E_MODEL_CLOSED', async () => {
+    const m = await StNet.load({ weights: await goldenXz('stnet_seed7_q.lodtensor'), threads: 1 });
+    await m.close();
+    await expect(m.classify([join(VIDEOS_DIR, 'paddlevideo_example.avi')], small)).rejects.toMatchObject({ code: 'E_MODEL_CLOSED' });
+  });
+});

@@ -5,15 +5,14 @@
 //   4. a download of the official weights (or --weights_url / STNET_WEIGHTS_URL) into the cache
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { StnetError } from '../errors.js';
+import { StnetError, checkInteger, invalidOption } from '../errors.js';
 import { OFFICIAL_WEIGHTS_URLS, findCachedWeights, weightsCacheDir } from './cache.js';
 import { downloadWeights, type DownloadProgress } from './download.js';
 
 export type { DownloadProgress } from './download.js';
 
-export interface ResolveWeightsOptions {
-  /** Explicit path (file, directory or archive). */
-  weights?: string;
+/** The download part of the options, shared with StNet.load. */
+export interface DownloadOptions {
   /** Download from this URL instead of the official ones (default: STNET_WEIGHTS_URL). */
   weightsUrl?: string;
   /** Cache root instead of $STNET_HOME / ~/.cache/stnet. */
@@ -24,7 +23,45 @@ export interface ResolveWeightsOptions {
   downloadTimeoutMs?: number;
   onDownloadStart?: (url: string, totalBytes: number | undefined) => void;
   onDownloadProgress?: (p: DownloadProgress) => void;
+}
+
+export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
+  'weightsUrl',
+  'cacheDir',
+  'download',
+  'downloadTimeoutMs',
+  'onDownloadStart',
+  'onDownloadProgress',
+];
+
+export interface ResolveWeightsOptions extends DownloadOptions {
+  /** Explicit path (file, directory or archive). */
+  weights?: string;
   signal?: AbortSignal;
+}
+
+/** Picks and checks the download options out of a larger option object (unknown keys are the caller's job). */
+export function checkDownloadOptions(opts: DownloadOptions): DownloadOptions {
+  const out: DownloadOptions = {};
+  for (const key of ['weightsUrl', 'cacheDir'] as const) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') throw invalidOption(key, 'non-empty string', v);
+    out[key] = v;
+  }
+  if (opts.download !== undefined) {
+    if (typeof opts.download !== 'boolean') throw invalidOption('download', 'boolean', opts.download);
+    out.download = opts.download;
+  }
+  if (opts.downloadTimeoutMs !== undefined) out.downloadTimeoutMs = checkInteger('downloadTimeoutMs', opts.downloadTimeoutMs, 1);
+  for (const key of ['onDownloadStart', 'onDownloadProgress'] as const) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'function') throw invalidOption(key, 'function', v);
+  }
+  if (opts.onDownloadStart !== undefined) out.onDownloadStart = opts.onDownloadStart;
+  if (opts.onDownloadProgress !== undefined) out.onDownloadProgress = opts.onDownloadProgress;
+  return out;
 }
 
 export type WeightsSource = 'option' | 'env' | 'cache' | 'download';
