@@ -69,6 +69,14 @@ const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
 const message = (err) => String((err && err.message) || err);
 let session;
+const collectGarbage = () => {
+  try {
+    require('node:v8').setFlagsFromString('--expose-gc');
+    require('node:vm').runInNewContext('gc')();
+  } catch {
+    // Not essential: the bytes are freed at the first collection anyway.
+  }
+};
 parentPort.on('message', async (msg) => {
   if (msg.type === 'run') {
     try {
@@ -90,6 +98,10 @@ parentPort.on('message', async (msg) => {
 ort.InferenceSession.create(workerData.model, workerData.options).then(
   (s) => {
     session = s;
+    // onnxruntime copied the weights out of the model bytes. This thread now idles until the first run, so
+    // its heap would not be collected on its own: drop the bytes and collect once, now.
+    workerData.model = undefined;
+    collectGarbage();
     parentPort.postMessage({ type: 'ready', inputNames: s.inputNames, outputNames: s.outputNames });
   },
   (err) => parentPort.postMessage({ type: 'failed', error: message(err) }),
