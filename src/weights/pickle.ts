@@ -30,6 +30,8 @@ export const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
 // Strings at most this long are decoded to JS strings at once (keys, dtype codes); longer ones (array data)
 // stay ranges of the buffer.
 const LAZY_THRESHOLD = 256;
+// Module and attribute names of GLOBAL / INST lines are short; longer lines mean a damaged file.
+const MAX_LINE = 256;
 
 class PyStr {
   // UTF-8 bytes in the source buffer.
@@ -150,6 +152,7 @@ class Unpickler {
   private line(what: string): string {
     const end = this.buf.indexOf(0x0a, this.pos);
     if (end < 0) this.need(this.buf.length - this.pos + 1, what);
+    if (end - this.pos > MAX_LINE) this.corrupt(`${what} longer than ${MAX_LINE} bytes`);
     const s = String.fromCharCode(...this.buf.subarray(this.pos, end));
     this.pos = end + 1;
     return s;
@@ -215,8 +218,18 @@ class Unpickler {
 
   private asString(v: PyValue, what: string): string {
     if (typeof v === 'string') return v;
+    if (v instanceof PyStr) {
+      try {
+        return this.utf8.decode(this.buf.subarray(v.offset, v.offset + v.length));
+      } catch {
+        this.corrupt(`${what} is not valid UTF-8`);
+      }
+    }
     // Python 2 `str` keys arrive as bytes (SHORT_BINSTRING): latin-1 is what Python's encoding='latin1' gives.
-    if (v instanceof PyBytes && v.blob.kind === 'bytes') return String.fromCharCode(...v.blob.bytes);
+    if (v instanceof PyBytes && v.blob.kind !== 'latin1-utf8') {
+      const b = v.blob.kind === 'bytes' ? v.blob.bytes : this.buf.subarray(v.blob.offset, v.blob.offset + v.blob.length);
+      if (b.length <= 65536) return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+    }
     return this.corrupt(`${what} should be a string, got ${typeName(v)}`);
   }
 
@@ -479,7 +492,8 @@ class Unpickler {
           const items = this.popMark();
           const list = this.stack[this.stack.length - 1];
           if (!(list instanceof PyList)) this.corrupt(`APPENDS to ${typeName(list ?? null)}`);
-          list.items.push(...items);
+          // A loop, not push(...items): a long batch would overflow the argument limit.
+          for (const item of items) list.items.push(item);
           break;
         }
         case 0x7d:
@@ -534,7 +548,8 @@ class Unpickler {
           const args = this.pop();
           const cls = this.pop();
           if (!(cls instanceof PyGlobal) || cls.qualname !== 'collections.OrderedDict') this.corrupt(`NEWOBJ of ${cls instanceof PyGlobal ? cls.qualname : typeName(cls)}`);
-          this.stack.push(this.reduce(cls, args instanceof PyTuple ? new PyTuple([]) : args));
+          if (!(args instanceof PyTuple)) this.corrupt('NEWOBJ arguments should be a tuple');
+          this.stack.push(this.reduce(cls, new PyTuple([])));
           break;
         }
         case 0x62: {
@@ -594,7 +609,14 @@ class Unpickler {
  */
 export function readPickle(buf: Uint8Array, opts: ReadPickleOptions = {}): StoredTensor[] {
   const path = opts.path;
-  const top = new Unpickler(buf, path).run();
+  let top: PyValue;
+  try {
+    top = new Unpickler(buf, path).run();
+  } catch (err) {
+    if (err instanceof StnetError) throw err;
+    // Anything else is a shape of data the interpreter did not foresee: still a bad file, not a crash.
+    throw new StnetError('E_WEIGHTS_CORRUPT', `${where(path)}bad pickle: ${(err as Error).message}`, { cause: err, path });
+  }
   if (!(top instanceof PyDict)) {
     throw new StnetError('E_WEIGHTS_CORRUPT', `${where(path)}pickle holds a ${typeName(top)}, expected a dict of numpy arrays`, { path });
   }

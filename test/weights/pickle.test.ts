@@ -111,6 +111,7 @@ describe('pickles from the test writer round-trip', () => {
     ['scalar', { dtype: 'float32', shape: [], values: [7.5] }],
     ['empty', { dtype: 'float64', shape: [0, 4], values: [] }],
     ['big_f32', { dtype: 'float32', shape: [1000], values: Array.from({ length: 1000 }, (_, i) => Math.fround(Math.sin(i) * 100)) }],
+    [`long_key_${'k'.repeat(300)}`, { dtype: 'float32', shape: [1], values: [3] }],
     // Enough entries for memo indices past 255 (LONG_BINPUT / LONG_BINGET).
     ...Array.from({ length: 40 }, (_, i): [string, PickleArraySpec] => [`pad_${i}`, { dtype: 'float32', shape: [1], values: [i] }]),
   ];
