@@ -6,7 +6,7 @@
 // with the same threads in the same run, and the ratio StNet/MatMul (target >= 0.85).
 //
 // Usage: node bench/model.mjs [--weights W] [--threads 1,2] [--sizes 256,224] [--seg 25] [--runs 5]
-//                             [--temporal conv2d|conv3d] [--json]
+//                             [--temporal conv2d|conv3d] [--opt all|extended|basic|disabled] [--json]
 // Weights default: STNET_WEIGHTS, else the golden seed-7 weights (random weights run at the same speed).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     seg: { type: 'string', default: '25' },
     runs: { type: 'string', default: '5' },
     temporal: { type: 'string', default: 'conv2d' },
+    opt: { type: 'string', default: 'all' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -97,12 +98,12 @@ const results = [];
 const log = (s) => {
   if (!args.json) console.log(s);
 };
-log(`StNet model benchmark: seg_num ${segNum}, sizes ${sizes.join(', ')}, threads ${threadsList.join(', ')}, median of ${runs} runs after 1 warm-up, temporal conv as ${args.temporal}`);
+log(`StNet model benchmark: seg_num ${segNum}, sizes ${sizes.join(', ')}, threads ${threadsList.join(', ')}, median of ${runs} runs after 1 warm-up, temporal conv as ${args.temporal}, graph optimization ${args.opt}`);
 log(`weights load ${loadMs.toFixed(0)} ms, graph build ${buildMs.toFixed(0)} ms, model ${(model.length / 2 ** 20).toFixed(1)} MiB`);
 for (const threads of threadsList) {
   const mmSession = await ModelSession.create(mm, { threads, useGpu: false });
   t = performance.now();
-  const session = await ModelSession.create(model, { threads, useGpu: false });
+  const session = await ModelSession.create(model, { threads, useGpu: false, optimization: args.opt });
   const sessionMs = performance.now() - t;
   const inputs = sizes.map((s) => {
     const dims = [1, segNum, 15, s, s];

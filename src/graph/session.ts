@@ -22,6 +22,8 @@ export interface ModelSessionOptions {
    * caller's `model` array is detached afterwards). Default false.
    */
   transferModel?: boolean;
+  /** onnxruntime graph optimization level; default 'all' (includes the NCHWc conv layout). For experiments. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 /** All outputs of one run, by graph output name. */
@@ -154,7 +156,7 @@ export class ModelSession {
       intraOpNumThreads: opts.threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: true,
       enableMemPattern: true,
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
