@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StnetError } from '../../src/errors.js';
 import { countFlops } from '../../src/graph/flops.js';
-import { OPSET, decodeModel } from '../../src/graph/onnx.js';
+import { GraphBuilder, OPSET, decodeModel } from '../../src/graph/onnx.js';
 import { ModelSession } from '../../src/graph/session.js';
 import { buildStnetOnnx, exportOnnx } from '../../src/graph/stnet.js';
 import { StNet } from '../../src/stnet.js';
@@ -133,6 +133,30 @@ describe('the ONNX model', () => {
       await a.close();
       await b.close();
     }
+  });
+});
+
+describe('ModelSession errors', () => {
+  it('bytes that are not an ONNX model -> E_RUNTIME with onnxruntime\'s reason', async () => {
+    await expect(ModelSession.create(new Uint8Array([1, 2, 3, 4]), { threads: 1, useGpu: false })).rejects.toMatchObject({
+      code: 'E_RUNTIME',
+      message: expect.stringMatching(/onnxruntime could not create the session: .+/),
+    });
+  });
+
+  it('a run that onnxruntime rejects -> E_RUNTIME naming the input dims; the session stays usable', async () => {
+    const g = new GraphBuilder();
+    const w = g.float('w', [3, 2], new Float32Array([1, 2, 3, 4, 5, 6]));
+    const y = g.op('MatMul', ['x', w], {}, 'y');
+    const bytes = g.encode({ graphName: 't', inputs: [{ name: 'x', dims: ['n', 3] }], outputs: [{ name: y, dims: ['n', 2] }], producerVersion: 'test' });
+    const s = await ModelSession.create(bytes, { threads: 1, useGpu: false });
+    try {
+      await expect(s.run(new Float32Array(4), [1, 4])).rejects.toMatchObject({ code: 'E_RUNTIME', message: expect.stringContaining('on input [1, 4]') });
+      expect(Array.from(await s.run(new Float32Array([1, 1, 1]), [1, 3]))).toEqual([9, 12]);
+    } finally {
+      await s.close();
+    }
+    await expect(s.run(new Float32Array(3), [1, 3])).rejects.toMatchObject({ code: 'E_MODEL_CLOSED' });
   });
 });
 
