@@ -5,8 +5,9 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { classifyVideos, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
-import { StnetError, isStnetError } from '../errors.js';
+import { CLASSIFY_DEFAULTS, classifyVideos, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
+import { StnetError, invalidOption, isStnetError } from '../errors.js';
+import { serveCommand, type ServeOptions } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
 import { loadVideo } from '../video/load-video.js';
@@ -189,7 +190,75 @@ ${EXIT_CODE_HELP}`,
     .addHelpText('after', `\nExamples:\n  $ stnet export-onnx --out stnet.onnx\n  $ stnet export-onnx --weights STNET.pdparams --out stnet.onnx\n${EXIT_CODE_HELP}`)
     .action(action((raw, ui, signal) => exportOnnxCommand(raw, ui, io, signal)));
 
+  // --- serve (the HTTP service lives in src/server; this is only its flag translation)
+  program
+    .command('serve')
+    .description('HTTP service: POST a video, get the VideoResult JSON (see docs/server.md)')
+    .addOption(new Option('--host <host>', 'interface to listen on (default 127.0.0.1: this machine only)'))
+    .addOption(new Option('--port <port>', 'port (default 8866, as PaddleHub serving; 0 = any free port)'))
+    .addOption(new Option('--weights <path>', 'weights (default: STNET_WEIGHTS, else the cache, else download)'))
+    .addOption(new Option('--workers <n>', 'model workers (default: one per 2 cores)'))
+    .addOption(new Option('--threads <n>', 'onnxruntime threads per worker (default: cores / workers)'))
+    .addOption(new Option('--max_upload_mb <mb>', 'upload limit in MiB (default 512)'))
+    .addOption(new Option('--max_queue <n>', 'requests that may wait for a worker (default 2 x workers)'))
+    .addOption(new Option('--token <token>', 'require "Authorization: Bearer <token>" (default: STNET_TOKEN; prefer the env var, flags show in ps)'))
+    .addOption(new Option('--shutdown_grace_ms <ms>', 'on SIGINT/SIGTERM, let requests in flight finish for this long (default 10000)'))
+    .addOption(new Option('--seg_num <n>', `default seg_num for requests that give none (default ${CLASSIFY_DEFAULTS.segNum})`))
+    .addOption(new Option('--short_size <px>', `short side after the 4:3 resize (default ${CLASSIFY_DEFAULTS.shortSize})`))
+    .addOption(new Option('--target_size <px>', `centre-crop size (default ${CLASSIFY_DEFAULTS.targetSize})`))
+    .addOption(new Option('--log', "fastify's JSON request log on stderr"))
+    .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl -F video=@archery.mp4 http://127.0.0.1:8866/classify\n${EXIT_CODE_HELP}`)
+    .action(action((raw) => serveCli(raw)));
+
   return program;
+}
+
+/** `stnet serve` flags -> ServeOptions; ranges are checked by resolveServeOptions, before any model loads. */
+async function serveCli(raw: Record<string, unknown>): Promise<number> {
+  const int = (flag: string): number | undefined => {
+    const v = raw[flag];
+    if (v === undefined) return undefined;
+    const s = String(v).trim();
+    if (!/^[+-]?\d+$/.test(s)) throw invalidOption(`--${flag}`, 'integer', String(v));
+    return Number(s);
+  };
+  const num = (flag: string): number | undefined => {
+    const v = raw[flag];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (String(v).trim() === '' || !Number.isFinite(n)) throw invalidOption(`--${flag}`, 'number', String(v));
+    return n;
+  };
+  const defaults = validateClassifyOptions(
+    toClassifyOptions(toRunValues({ seg_num: raw.seg_num, short_size: raw.short_size, target_size: raw.target_size })),
+    flagOf,
+  );
+  const opts: ServeOptions = {
+    ...(raw.host !== undefined ? { host: String(raw.host) } : {}),
+    ...(raw.weights !== undefined ? { weights: String(raw.weights) } : {}),
+    ...(raw.token !== undefined ? { token: String(raw.token) } : {}),
+    ...(raw.log === true ? { log: true } : {}),
+    classifyDefaults: {
+      ...(raw.seg_num !== undefined ? { segNum: defaults.segNum } : {}),
+      ...(raw.short_size !== undefined ? { shortSize: defaults.shortSize } : {}),
+      ...(raw.target_size !== undefined ? { targetSize: defaults.targetSize } : {}),
+    },
+  };
+  const ints: [string, keyof ServeOptions][] = [
+    ['port', 'port'],
+    ['workers', 'workers'],
+    ['threads', 'threads'],
+    ['max_queue', 'maxQueue'],
+    ['shutdown_grace_ms', 'shutdownGraceMs'],
+  ];
+  for (const [flag, key] of ints) {
+    const v = int(flag);
+    if (v !== undefined) (opts as Record<string, unknown>)[key] = v;
+  }
+  const mb = num('max_upload_mb');
+  if (mb !== undefined) opts.maxUploadMb = mb;
+  await serveCommand(opts);
+  return EXIT_OK;
 }
 
 // ---------------------------------------------------------------- run

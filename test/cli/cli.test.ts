@@ -12,7 +12,8 @@ import { cudaProviderInstalled } from '../../src/graph/session.js';
 import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
 import { EXIT_CODES } from '../../src/cli/options.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
-import { ROOT, cleanEnv, ensureBuilt, runCli } from './run-cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT, cleanEnv, ensureBuilt, runCli } from './run-cli.js';
 
 const SMALL = ['--seg_num', '7', '--short_size', '112', '--target_size', '112'];
 const AVI = join(VIDEOS_DIR, 'paddlevideo_example.avi');
@@ -134,6 +135,20 @@ describe('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', 
   });
 });
 
+describe('serve: flag translation', () => {
+  it.each([
+    [['--port', '70000'], /Expected integer between 0 and 65535 for port but received 70000/],
+    [['--workers', 'two'], /Expected integer for --workers but received "two"/],
+    [['--max_upload_mb', 'big'], /Expected number for --max_upload_mb but received "big"/],
+    [['--seg_num', '0'], /for --seg_num but received 0/],
+  ])('%j: exit 2 before any model loads', async (flags, re) => {
+    const r = await runCli(['serve', ...flags], { env });
+    expect(r).toMatchObject({ code: 2, stdout: '' });
+    expect(r.stderr).toMatch(/^stnet: error E_INVALID_OPTION: /);
+    expect(r.stderr).toMatch(re);
+  });
+});
+
 describe('help and version: exit 0 on stdout', () => {
   it('--version prints package.json version', async () => {
     const r = await runCli(['--version'], { env });
@@ -142,7 +157,7 @@ describe('help and version: exit 0 on stdout', () => {
   });
 
   it.each(
-    [['--help'], ['run', '--help'], ['weights', '--help'], ['weights', 'download', '--help'], ['weights', 'path', '--help'], ['weights', 'verify', '--help'], ['export-onnx', '--help']].map(
+    [['--help'], ['run', '--help'], ['weights', '--help'], ['weights', 'download', '--help'], ['weights', 'path', '--help'], ['weights', 'verify', '--help'], ['export-onnx', '--help'], ['serve', '--help']].map(
       (a) => [a.join(' '), a] as const,
     ),
   )(
@@ -272,6 +287,45 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('serve with the golden weights', () => {
+  it('listens, answers a video, stops on SIGTERM with exit 0', async () => {
+    const weights = await goldenXz('stnet_seed7_q.lodtensor');
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--workers', '1', '--threads', '1', ...SMALL], {
+      env: { ...env, STNET_WEIGHTS: weights },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "listening" line: ${stderr}`)), 60_000);
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        const m = stderr.match(/listening on (http:\/\/[^ ]+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      });
+    });
+    const exited = new Promise<number | null>((r) => child.on('close', r));
+    try {
+      const form = new FormData();
+      form.append('video', new Blob([readFileSync(AVI)]), 'paddlevideo_example.avi');
+      const res = await fetch(`${url}/v1/classify`, { method: 'POST', body: form });
+      const body = (await res.json()) as JsonResult;
+      expect(res.status).toBe(200);
+      expect(body).toMatchObject({ ok: true });
+      expect(body.predictions).toHaveLength(5);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/stnet serve: stopped\n$/);
   });
 });
 
