@@ -71,9 +71,10 @@ function formatError(path: string, det: Detection): StnetError {
  */
 export function finishWeights(source: Uint8Array, tensors: readonly StoredTensor[], path: string, owned: boolean): StnetWeights {
   validateShapes(tensors, path);
-  const params = toFloat32Params(source, tensors, { inPlace: owned, path });
-  checkFinite(params, path);
-  return ordered(params);
+  // Creation order first, so that NaN/Inf messages list parameters in the network's order.
+  const weights = ordered(toFloat32Params(source, tensors, { inPlace: owned, path }));
+  checkFinite(weights, path);
+  return weights;
 }
 
 /** A combined LoDTensor stream (STNET_final.pdparams, save_params(filename=...)): names from the sorted table. */
@@ -139,8 +140,9 @@ async function loadDirectory(dir: string): Promise<StnetWeights> {
   if (plan.kind === 'file') return loadFile(plan.file, (await stat(plan.file)).size);
   const { shapes, params } = await readParamFiles(plan.files);
   validateShapes(shapes, plan.dir);
-  checkFinite(params, plan.dir);
-  return ordered(params);
+  const weights = ordered(params);
+  checkFinite(weights, plan.dir);
+  return weights;
 }
 
 async function loadArchive(file: string): Promise<StnetWeights> {

@@ -6,6 +6,7 @@
 //   numpy 2 (`numpy._core`) module names, dict or OrderedDict, memo indices past 255
 // - one-file-per-parameter directories, PaddleHub module folders, .tar/.tar.gz archives of them
 // - makeRandomStnetWeights(): a full-size valid set of the 301 StNet parameters
+import { transcode } from 'node:buffer';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tar from 'tar';
@@ -455,18 +456,9 @@ class PickleWriter {
 
 /** UTF-8 of the str whose code points are the bytes (what `bytes.decode('latin1')` + UTF-8 gives). */
 export function latin1ToUtf8(b: Uint8Array): Uint8Array {
-  let n = b.length;
-  for (const x of b) n += x >>> 7;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const x of b) {
-    if (x < 0x80) out[o++] = x;
-    else {
-      out[o++] = 0xc0 | (x >> 6);
-      out[o++] = 0x80 | (x & 0x3f);
-    }
-  }
-  return out;
+  // Node's latin1 -> utf8 transcoding (native; a JS loop takes seconds for full-size weights). The golden
+  // pickle, written by CPython, checks the reader independently of this writer.
+  return transcode(b, 'latin1', 'utf8');
 }
 
 function arrayBytes(a: PickleArraySpec): Uint8Array {
@@ -519,31 +511,37 @@ export function rng(seed: number): () => number {
  * Delete or replace entries of the returned Map to make flawed sets.
  */
 export function makeRandomStnetWeights(seed = 1): Map<string, Float32Param> {
-  const r = rng(seed);
   const out = new Map<string, Float32Param>();
+  let st = seed >>> 0 || 1;
+  // xorshift32 inlined (a closure call per value makes 33M values take seconds): uniform in [0, 1).
+  const fill = (data: Float32Array, mul: number, add: number): void => {
+    for (let i = 0; i < data.length; i++) {
+      st ^= st << 13;
+      st ^= st >>> 17;
+      st ^= st << 5;
+      data[i] = ((st >>> 0) / 2 ** 32) * mul + add;
+    }
+  };
   for (const p of STNET_PARAMS) {
     const n = p.shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
     const fanIn = p.shape.length > 1 ? (p.kind === 'fc_weight' ? p.shape[0]! : n / p.shape[0]!) : 1;
-    const std = Math.sqrt(2 / fanIn);
-    for (let i = 0; i < n; i++) {
-      const u = r() * 2 - 1;
-      switch (p.kind) {
-        case 'bn_scale':
-          data[i] = 1 + 0.1 * u;
-          break;
-        case 'bn_variance':
-          data[i] = 0.5 + r();
-          break;
-        case 'bn_mean':
-        case 'bn_offset':
-        case 'conv_bias':
-        case 'fc_bias':
-          data[i] = 0.05 * u;
-          break;
-        default:
-          data[i] = std * u * Math.sqrt(3);
-      }
+    const bound = Math.sqrt(6 / fanIn); // uniform(-bound, bound) has the He variance 2 / fanIn
+    switch (p.kind) {
+      case 'bn_scale':
+        fill(data, 0.2, 0.9);
+        break;
+      case 'bn_variance':
+        fill(data, 1, 0.5);
+        break;
+      case 'bn_mean':
+      case 'bn_offset':
+      case 'conv_bias':
+      case 'fc_bias':
+        fill(data, 0.1, -0.05);
+        break;
+      default:
+        fill(data, 2 * bound, -bound);
     }
     out.set(p.name, { shape: p.shape, data });
   }
