@@ -50,7 +50,20 @@ async function child(file) {
     w = null;
   }
   times.sort((a, b) => a - b);
-  process.stdout.write(JSON.stringify({ file, values, held, rssBefore, rssAfter, peak, times, median: times[Math.floor(times.length / 2)] }));
+  // Baseline measured in the same process: only reading the file into a fresh Buffer (what any loader must
+  // do), so the load/read ratio says what parsing and conversion add, however loaded the machine is.
+  const { readWhole } = await import(join(ROOT, 'dist', 'weights', 'io.js'));
+  const { size } = await import('node:fs').then((fs) => fs.statSync(file));
+  const reads = [];
+  for (let i = 0; i < RUNS; i++) {
+    globalThis.gc?.();
+    t = performance.now();
+    await readWhole(file, size);
+    reads.push(performance.now() - t);
+  }
+  reads.sort((a, b) => a - b);
+  const median = (xs) => xs[Math.floor(xs.length / 2)];
+  process.stdout.write(JSON.stringify({ file, values, held, rssBefore, rssAfter, peak, times, median: median(times), readMedian: median(reads) }));
 }
 
 async function main() {
@@ -76,6 +89,7 @@ async function main() {
     const weights = out.values * 4;
     console.log(`\n${label}: ${(size / MiB).toFixed(1)} MiB file, ${(weights / MiB).toFixed(1)} MiB of float32 weights`);
     console.log(`  load time: median ${out.median.toFixed(0)} ms (sorted runs: ${out.times.map((x) => x.toFixed(0)).join(', ')} ms)`);
+    console.log(`  reading the file alone: median ${out.readMedian.toFixed(0)} ms; load / read = ${(out.median / out.readMedian).toFixed(2)}`);
     console.log(`  RSS before ${(out.rssBefore / MiB).toFixed(0)} MiB, after first load ${(out.rssAfter / MiB).toFixed(0)} MiB (+${((out.rssAfter - out.rssBefore) / MiB).toFixed(0)} MiB = ${((out.rssAfter - out.rssBefore) / weights).toFixed(2)}x the weights), peak ${(out.peak / MiB).toFixed(0)} MiB (+${((out.peak - out.rssBefore) / MiB).toFixed(0)} MiB = ${((out.peak - out.rssBefore) / weights).toFixed(2)}x)`);
     console.log(`  buffers the weights keep alive: ${(out.held / MiB).toFixed(1)} MiB (${(out.held / weights).toFixed(2)}x the weights)`);
   }

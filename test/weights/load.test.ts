@@ -215,6 +215,8 @@ describe('bad input', () => {
     const tarBytes = readFileSync(join(dir, 'cut.tar'));
     await rejects(loadWeights(file('cut.tar', tarBytes.subarray(0, 5_000_000))), 'E_WEIGHTS_TRUNCATED', /cut\.tar: weights archive truncated/);
     await rejects(loadWeights(file('cut.tar.gz', gzipSync(tarBytes, { level: 1 }).subarray(0, 100_000))), 'E_WEIGHTS_TRUNCATED', /cut\.tar\.gz: weights archive truncated/);
+    const gz = gzipSync(stream.subarray(0, 3_000_000), { level: 1 });
+    await rejects(loadWeights(file('cut.stream.gz', gz.subarray(0, gz.length - 100))), 'E_WEIGHTS_TRUNCATED', /cut\.stream\.gz: weights file truncated: the gzip stream ends early/);
   });
 
   test('a pickle that calls os.system is refused before anything runs', async () => {
