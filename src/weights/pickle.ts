@@ -1,13 +1,16 @@
 // A data-only reader for the pickles `fluid.save` / `paddle.static.save` write (reference.md 6a): a dict
 // (or OrderedDict) of name -> numpy ndarray, pickle protocols 2 to 5, Python 2 or 3 writers.
 //
-// Written by hand on purpose: a pickle is a program for a stack machine that may import and call any
-// Python global. The npm pickle parsers we know of (pickleparser, jpickle, ...) either build objects for
-// any global or cannot be limited to an allow-list with numpy reconstruction, so none can be restricted
-// the way this must be. Here nothing is ever executed: the only "callables" are the few globals a numpy
-// array needs, each emulated as data; any other global is refused AT THE GLOBAL OPCODE (E_PICKLE_FORBIDDEN),
-// before it could be called. Raw array bytes are not copied: they stay ranges of the file's buffer
-// (see tensor.ts Blob), including Python 3's protocol-2 `_codecs.encode(<str>, 'latin1')` spelling.
+// Written by hand on purpose. A pickle is a program for a stack machine that may import and call any
+// Python global. Of the npm parsers, jpickle (last release 10 years ago) covers protocols 0-2 only, and
+// pickleparser 0.2.1 could be limited to an allow-list through its NameResolver, but it decodes every
+// string opcode into a JS string and every bytes opcode into a copy: Python 3's protocol-2 weights (like
+// the golden file) keep their 133 MB of array data in UTF-8 strings, which would become ~160 MB of JS
+// strings plus copies, and numpy reconstruction would still have to be written as resolver callbacks.
+// Here nothing is ever executed: the only "callables" are the few globals a numpy array needs, each
+// emulated as data; any other global is refused AT THE OPCODE THAT NAMES IT (E_PICKLE_FORBIDDEN), before it
+// could be called. Raw array bytes are not copied: they stay ranges of the file's buffer (see tensor.ts
+// Blob), including Python 3's protocol-2 `_codecs.encode(<str>, 'latin1')` spelling.
 import { StnetError } from '../errors.js';
 import { copyBytes, decodeTyped, formatShape, ITEM_SIZE, numelOf, where, blobBytes, type Blob, type DType, type NdArray, type StoredTensor } from './tensor.js';
 
