@@ -23,6 +23,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   maxUploadBytes: 512 * 1024 * 1024,
   topK: 5,
   shutdownGraceMs: 10_000,
+  uploadIdleMs: 30_000,
 });
 
 /** Bounds of the per-request options (the same as the library's classify options). */
@@ -43,6 +44,8 @@ export interface BuildServerOptions {
   topK?: number;
   /** fastify's request log (pino, JSON lines) to stderr. Default off: the library writes nothing. */
   log?: boolean;
+  /** An upload that sends nothing for this long is dropped with 408 (frees its slot). Default 30000. */
+  uploadIdleMs?: number;
   /** Default grace for shutdownServer(): in-flight work may finish for this long, then it is cancelled. */
   shutdownGraceMs?: number;
 }
@@ -55,6 +58,7 @@ interface ServerState {
   readonly token: Buffer | undefined;
   readonly topK: number;
   readonly shutdownGraceMs: number;
+  readonly uploadIdleMs: number;
   /** Aborted when a shutdown's grace period is over: cancels every job still queued or running. */
   readonly shutdown: AbortController;
   closing: boolean;
@@ -103,6 +107,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   const maxUploadBytes = checkInteger('maxUploadBytes', opts.maxUploadBytes ?? SERVER_DEFAULTS.maxUploadBytes, 1);
   const topK = checkInteger('topK', opts.topK ?? SERVER_DEFAULTS.topK, ...REQUEST_LIMITS.top_k);
   const shutdownGraceMs = checkInteger('shutdownGraceMs', opts.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs, 0);
+  const uploadIdleMs = checkInteger('uploadIdleMs', opts.uploadIdleMs ?? SERVER_DEFAULTS.uploadIdleMs, 1);
   if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length === 0)) throw invalidOption('token', 'non-empty string', opts.token);
 
   // mkdtemp makes the dir 0700 already; chmod says so explicitly in case of an unusual umask/platform.
@@ -117,6 +122,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     token: opts.token === undefined ? undefined : digest(opts.token),
     topK,
     shutdownGraceMs,
+    uploadIdleMs,
     shutdown: new AbortController(),
     closing: false,
   };
@@ -225,15 +231,19 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       let opts = job.opts;
       let name = 'upload';
       if (job.kind === 'raw') {
-        await receiveToFile(request.raw, file, state.maxUploadBytes, job.signal);
+        await receiveToFile(request.raw, file, state.maxUploadBytes, state.uploadIdleMs, job.signal);
       } else {
-        const part = await request.file({ limits: { fileSize: state.maxUploadBytes + 1, files: 1, fields: 8, fieldSize: 1024, parts: 16 } });
+        const part = await untilAborted(
+          request.file({ limits: { fileSize: state.maxUploadBytes + 1, files: 1, fields: 8, fieldSize: 1024, parts: 16 } }),
+          job.signal,
+          state.uploadIdleMs,
+        );
         if (part === undefined) {
           throw new HttpError(400, 'E_HTTP', 'The multipart body has no file: send the video as a file field (curl -F "video=@clip.mp4")');
         }
         opts = applyFieldOptions(opts, part.fields);
         name = displayName(part.filename);
-        await receiveToFile(part.file, file, state.maxUploadBytes, job.signal);
+        await receiveToFile(part.file, file, state.maxUploadBytes, state.uploadIdleMs, job.signal);
       }
       const size = (await stat(file)).size;
       if (size === 0) throw new HttpError(422, 'E_VIDEO_EMPTY', 'The uploaded video is empty (0 bytes): send the file\'s contents as the body');
@@ -421,12 +431,15 @@ function tooLarge(limit: number, got?: number): HttpError {
  * The source is never destroyed here: after a refusal its remaining bytes are read and dropped (as
  * fastify does for its own body limit), so the client still gets the 413 instead of a reset.
  */
-function receiveToFile(source: Readable, path: string, limit: number, signal: AbortSignal): Promise<number> {
+function receiveToFile(source: Readable, path: string, limit: number, idleMs: number, signal: AbortSignal): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const out = createWriteStream(path, { flags: 'wx', mode: 0o600 });
     let bytes = 0;
     let settled = false;
+    // A client that stops sending must not hold its queue slot forever (fastify has no request timeout by default).
+    let idle = setTimeout(() => fail(stalled(idleMs)), idleMs);
     const cleanup = (): void => {
+      clearTimeout(idle);
       source.off('data', onData);
       source.off('end', onEnd);
       source.off('error', fail);
@@ -442,12 +455,17 @@ function receiveToFile(source: Readable, path: string, limit: number, signal: Ab
       reject(err);
     };
     const onData = (chunk: Buffer): void => {
+      idle.refresh();
       bytes += chunk.length;
       if (bytes > limit) return fail(tooLarge(limit));
       if (!out.write(chunk)) {
+        // The disk is the slow side: the client is not idle while we wait for it.
+        clearTimeout(idle);
         source.pause();
         out.once('drain', () => {
-          if (!settled) source.resume();
+          if (settled) return;
+          idle = setTimeout(() => fail(stalled(idleMs)), idleMs);
+          source.resume();
         });
       }
     };
@@ -467,6 +485,38 @@ function receiveToFile(source: Readable, path: string, limit: number, signal: Ab
     source.on('aborted', onAborted);
     signal.addEventListener('abort', onAbort, { once: true });
     source.resume();
+  });
+}
+
+function stalled(idleMs: number): HttpError {
+  return new HttpError(408, 'E_HTTP', `The upload stalled: no data for ${idleMs / 1000} s. Send the whole body without pauses`);
+}
+
+/** Waits for `p`, but gives up when the request is aborted or nothing happens for `idleMs`. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, idleMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(cancelled(signal));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      reject(stalled(idleMs));
+    }, idleMs);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
   });
 }
 

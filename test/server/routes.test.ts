@@ -1,6 +1,7 @@
 // Route behaviour with fake workers (fast, no model): status codes, bodies, limits, queue, auth,
 // cancellation and shutdown, over real HTTP on 127.0.0.1 and with fastify's inject where that is enough.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -331,6 +332,34 @@ describe('queue (429) and cancellation', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false);
     expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
     expect(listDir(s.tempDir)).toEqual([]);
+  });
+});
+
+describe('stalled uploads (408)', () => {
+  it('an upload that stops sending is dropped after the idle timeout and its slot is freed', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker], maxQueue: 0, uploadIdleMs: 300 });
+    const req = http.request({ host: '127.0.0.1', port: s.port, path: '/v1/classify', method: 'POST', headers: { 'content-type': 'video/mp4', 'content-length': '100000' }, agent: false });
+    const got = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    req.write(Buffer.alloc(1000));
+    const t0 = Date.now();
+    const res = await got;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(res.status).toBe(408);
+    expect(JSON.parse(res.body)).toEqual({ code: 'E_HTTP', message: 'The upload stalled: no data for 0.3 s. Send the whole body without pauses' });
+    req.destroy();
+    expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
+    expect(listDir(s.tempDir)).toEqual([]);
+    // The only slot is free again.
+    expect((await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO })).status).toBe(200);
   });
 });
 

@@ -1,8 +1,8 @@
-// serveCommand in its own process (the built dist/, as `stnet serve` runs it) with the golden model:
+// `stnet serve` in its own process (the built dist/cli) with the golden model:
 // SIGTERM lets a request in flight finish, a second signal cancels it, and either way the process
 // exits by itself with its temp dir removed and no ffmpeg left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,17 +11,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { childProcesses, request, waitFor } from './helpers.js';
 
+const DIST_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const DIST_SERVE = fileURLToPath(new URL('../../dist/server/serve.js', import.meta.url));
-const SRC_SERVE = fileURLToPath(new URL('../../src/server/serve.ts', import.meta.url));
-const SCRIPT_DIR = fileURLToPath(new URL('../../.cache/test/', import.meta.url));
-mkdirSync(SCRIPT_DIR, { recursive: true });
-const DIST_FRESH = existsSync(DIST_SERVE) && statSync(DIST_SERVE).mtimeMs >= statSync(SRC_SERVE).mtimeMs;
-const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? 'sample videos not found' : !DIST_FRESH ? `${DIST_SERVE} missing or older than src (npm test builds it; or run npx tsc -p .)` : '';
+const fresh = (dist: string, src: string): boolean =>
+  existsSync(dist) && statSync(dist).mtimeMs >= statSync(fileURLToPath(new URL(`../../src/${src}`, import.meta.url))).mtimeMs;
+const DIST_FRESH = fresh(DIST_SERVE, 'server/serve.ts') && fresh(DIST_SERVE.replace('serve.js', 'app.js'), 'server/app.ts') && fresh(DIST_CLI.replace('main.js', 'program.js'), 'cli/program.ts');
+const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? 'sample videos not found' : !DIST_FRESH ? `dist/ missing or older than src/ (npm test builds it; or run npx tsc -p .)` : '';
 
 interface Served {
   child: ChildProcess;
   port: number;
   stderr: () => string;
+  stdout: () => string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   tmp: string;
 }
@@ -31,25 +32,24 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-async function serveInChild(extra: Record<string, unknown>): Promise<Served> {
+/** `stnet serve` (the built CLI) with the golden weights and small inputs, on a free port. */
+async function serveInChild(flags: string[]): Promise<Served> {
   const weights = await goldenXz('stnet_seed7_q.pdparams');
   // A private TMPDIR shows whether the server's upload dir is gone afterwards.
   const tmp = await mkdtemp(join(tmpdir(), 'stnet-signal-test-'));
-  const opts = { port: 0, weights, workers: 1, threads: 1, classifyDefaults: { segNum: 7, shortSize: 112, targetSize: 112 }, ...extra };
-  // A script file, not `node --input-type=module -e`: that flag would also make onnxruntime's eval'd
-  // worker thread parse its CommonJS source as a module.
-  const script = join(SCRIPT_DIR, `serve-${process.pid}-${children.length}.mjs`);
-  writeFileSync(script, `import { serveCommand } from ${JSON.stringify(DIST_SERVE)};\nawait serveCommand(${JSON.stringify(opts)});\n`);
-  const child = spawn(process.execPath, [script], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [DIST_CLI, 'serve', '--port', '0', '--weights', weights, '--workers', '1', '--threads', '1', '--seg_num', '7', '--short_size', '112', '--target_size', '112', ...flags];
+  const child = spawn(process.execPath, args, { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
+  let out = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (c, s) => resolve({ code: c, signal: s })));
   const listening = await waitFor(() => /listening on http:\/\/127\.0\.0\.1:(\d+)/.test(err) || child.exitCode !== null, 60_000);
   if (!listening || child.exitCode !== null) throw new Error(`server did not start:\n${err}`);
   const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err)![1]);
-  return { child, port, stderr: () => err, exited, tmp };
+  return { child, port, stderr: () => err, stdout: () => out, exited, tmp };
 }
 
 async function runningJobs(port: number): Promise<number> {
@@ -66,9 +66,9 @@ async function waitRunning(port: number): Promise<void> {
   throw new Error('the request never started running');
 }
 
-describe.skipIf(SKIP !== '')(`stnet serve and signals${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
+describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
   it('SIGTERM: the request in flight finishes (200), then the process exits 0 with its temp dir removed', async () => {
-    const s = await serveInChild({ shutdownGraceMs: 30_000 });
+    const s = await serveInChild(['--shutdown_grace_ms', '30000']);
     try {
       expect(s.stderr()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(1 worker x 1 thread, 3 request slots, upload limit 512 MiB, no token\)/);
       expect(readdirSync(s.tmp).filter((n) => n.startsWith('stnet-serve-'))).toHaveLength(1);
@@ -76,11 +76,13 @@ describe.skipIf(SKIP !== '')(`stnet serve and signals${SKIP === '' ? '' : ` (ski
       await waitRunning(s.port);
       s.child.kill('SIGTERM');
       const res = await inflight;
-      expect(res.status).toBe(200);
+      expect(res.status, res.body).toBe(200);
       expect(res.json()).toMatchObject({ ok: true, path: 'upload' });
       expect(await s.exited).toEqual({ code: 0, signal: null });
       expect(s.stderr()).toMatch(/SIGTERM: finishing in-flight requests \(up to 30000 ms\), then stopping/);
       expect(s.stderr()).toMatch(/stnet serve: stopped\n$/);
+      // The service writes nothing to stdout (logs and status go to stderr).
+      expect(s.stdout()).toBe('');
       expect(readdirSync(s.tmp).filter((n) => n.startsWith('stnet-serve-'))).toEqual([]);
     } finally {
       await rm(s.tmp, { recursive: true, force: true });
@@ -88,7 +90,7 @@ describe.skipIf(SKIP !== '')(`stnet serve and signals${SKIP === '' ? '' : ` (ski
   });
 
   it('a second signal cancels the request in flight (503 E_CANCELLED): ffmpeg killed, exit 0, temp dir removed', async () => {
-    const s = await serveInChild({ shutdownGraceMs: 60_000 });
+    const s = await serveInChild(['--shutdown_grace_ms', '60000']);
     try {
       const inflight = request(s.port, '/v1/classify?seg_num=25', { headers: { 'content-type': 'video/mp4' }, body: readFileSync(join(VIDEOS_DIR, 'mmaction2_demo.mp4')) });
       await waitRunning(s.port);
