@@ -17,6 +17,7 @@ import type { StoredTensor } from './tensor.js';
 
 /** PaddleHub prefixes every variable of a module with `@HUB_<module name>@`. */
 const HUB_PREFIX = /^@HUB_[^@]+@/;
+const MAX_SNIFFED = 32;
 
 export interface ParamFile {
   readonly name: string;
@@ -56,9 +57,10 @@ export async function planDirectory(dir: string, depth = 0): Promise<DirectoryPl
   const visible = entries.filter((e) => !e.name.startsWith('.'));
   const subdirs = visible.filter((e) => e.isDirectory());
   const regular = visible.filter((e) => e.isFile());
-  // A folder holding exactly one weights file (not optimizer state) is that file.
+  // A folder holding exactly one weights file (not optimizer state) is that file. Sniffing is skipped in
+  // big folders (a wrong --weights pointing at a home directory must not open thousands of files).
   const candidates: string[] = [];
-  for (const e of regular) {
+  for (const e of regular.length <= MAX_SNIFFED ? regular : []) {
     if (/\.(pdopt|pdmodel|py|txt|md|json|yaml|yml)$/i.test(e.name) || e.name === '__model__') continue;
     const file = join(dir, e.name);
     const fmt = detectFormat(await readHead(file)).format;
