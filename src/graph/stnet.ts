@@ -128,7 +128,7 @@ class StnetGraph {
     return relu ? g.op('Relu', [y], {}, `${conv}_relu`) : y;
   }
 
-  /** Paddle ResNet bottleneck; `prefix` e.g. `res3a`, `bnPrefix` e.g. `bn3a`. */
+  /** Paddle ResNet bottleneck `res{stage}{letter}` (convs) / `bn{stage}{letter}` (BNs), e.g. res3a / bn3a. */
   bottleneck(x: string, cin: number, width: number, stride: number, stage: number, letter: string): string {
     const res = `res${stage}${letter}`;
     const bn = `bn${stage}${letter}`;
