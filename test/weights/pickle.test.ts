@@ -133,7 +133,7 @@ describe('pickles from the test writer round-trip', () => {
       const a = arrays.get(name)!;
       expect(a.dtype, name).toBe(spec.dtype);
       expect(a.shape, name).toEqual(spec.shape);
-      const values = [...(spec.values ?? [])];
+      const values = Array.from(spec.values ?? []);
       if (spec.dtype === 'int64') expect([...(a.data as BigInt64Array)], name).toEqual(values);
       else if (spec.dtype === 'float16') expect([...(a.data as Uint16Array)], name).toEqual(values.map((v) => toHalfBits(Number(v))));
       else expect(numbers(a), name).toEqual(values.map((v) => (spec.dtype === 'float32' ? Math.fround(Number(v)) : Number(v))));
