@@ -74,8 +74,11 @@ interface Job {
   readonly slot: Slot;
   readonly kind: 'raw' | 'multipart';
   readonly opts: RequestOptions;
-  readonly client: AbortController;
+  /** Aborted by a client disconnect or by the end of a shutdown's grace period. */
+  readonly controller: AbortController;
   readonly signal: AbortSignal;
+  /** Gives back the slot and stops listening for shutdown; idempotent. */
+  readonly done: () => void;
 }
 
 const states = new WeakMap<FastifyInstance, ServerState>();
@@ -160,12 +163,11 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     const route = request.routeOptions.url ?? 'unmatched';
     state.metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     state.metrics.latency.observe({ route }, reply.elapsedTime / 1000);
-    jobs.get(request)?.slot.release();
+    jobs.get(request)?.done();
   });
-  // Work a request was admitted for but whose handler never ran (e.g. the client left mid-checks).
+  // Also covers a client that left before its handler ran (then no 'close' listener decides).
   app.addHook('onRequestAbort', async (request) => {
-    const job = jobs.get(request);
-    job?.client.abort(new StnetError('E_CANCELLED', 'The client disconnected before its video was classified'));
+    jobs.get(request)?.controller.abort(new StnetError('E_CANCELLED', 'The client disconnected before its video was classified'));
   });
 
   // Stop taking work as soon as a close begins (fastify runs preClose before closing the listener).
@@ -211,12 +213,21 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         'retry-after': String(retry),
       });
     }
-    const client = new AbortController();
-    const job: Job = { slot, kind, opts, client, signal: AbortSignal.any([client.signal, state.shutdown.signal]) };
-    jobs.set(request, job);
+    // One controller per request, fed by the shutdown signal through a listener removed when the
+    // request ends (rather than AbortSignal.any, whose composite signals pile up on the long-lived one).
+    const controller = new AbortController();
+    const shutdown = state.shutdown.signal;
+    const onShutdown = (): void => controller.abort(shutdown.reason);
+    if (shutdown.aborted) onShutdown();
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
+    const done = (): void => {
+      shutdown.removeEventListener('abort', onShutdown);
+      slot.release();
+    };
+    jobs.set(request, { slot, kind, opts, controller, signal: controller.signal, done });
     // 'close' also fires after a normal response; only an unfinished one means the client went away.
     reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) client.abort(new StnetError('E_CANCELLED', 'The client disconnected before its video was classified'));
+      if (!reply.raw.writableFinished) controller.abort(new StnetError('E_CANCELLED', 'The client disconnected before its video was classified'));
     });
   };
 
@@ -272,7 +283,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
       throw err;
     } finally {
       await rm(file, { force: true });
-      job.slot.release();
+      job.done();
     }
   };
 
