@@ -1,11 +1,12 @@
 // The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
 import { availableParallelism } from 'node:os';
-import { StnetError, checkInteger, invalidOption } from './errors.js';
+import { StnetError, checkInteger, invalidOption, isStnetError } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable } from './graph/session.js';
 import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
 import { loadWeights } from './weights/index.js';
-import { resolveWeightsPath, checkDownloadOptions, DOWNLOAD_OPTION_KEYS, type DownloadOptions } from './weights/resolve.js';
+import { resolveWeights, checkDownloadOptions, DOWNLOAD_OPTION_KEYS, type DownloadOptions } from './weights/resolve.js';
+import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, writeGraphCache } from './weights/cache.js';
 import {
   classifyVideos,
   hubResults,
@@ -99,9 +100,23 @@ export class StNet {
     const o = checkLoadOptions(opts);
     // Fail before the weights are read: loading them takes a second or more.
     if (o.useGpu) assertGpuAvailable();
-    const path = await resolveWeightsPath({ weights: o.weights, ...checkDownloadOptions(opts) });
+    const dl = checkDownloadOptions(opts);
+    const { path, source } = await resolveWeights({ weights: o.weights, ...dl });
+    // The graph cache (src/weights/cache.ts): a second start reads the built graph instead of the weights.
+    const graphPath = graphCacheEnabled(dl.graphCache, source === 'cache' || source === 'download') ? graphCachePath(path, dl.cacheDir) : undefined;
+    if (graphPath !== undefined) {
+      const cached = await readGraphCache(graphPath);
+      if (cached !== undefined) {
+        try {
+          return new StNet(await ModelSession.create(cached, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), path);
+        } catch (err) {
+          if (isStnetError(err) && err.code === 'E_GPU_UNAVAILABLE') throw err;
+          await removeGraphCache(graphPath); // unreadable by onnxruntime: rebuild it from the weights
+        }
+      }
+    }
     const weights = await loadWeights(path);
-    return StNet.create(weights, o, path);
+    return StNet.create(weights, o, path, graphPath);
   }
 
   /** Builds the model from weights already in memory (e.g. from loadWeights). */
@@ -110,9 +125,11 @@ export class StNet {
     return StNet.create(weights, o, undefined);
   }
 
-  private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined): Promise<StNet> {
+  private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined, graphPath?: string): Promise<StNet> {
     // The serialized model is the only copy of the weights we make; it is dropped once onnxruntime holds its own.
     const model = buildStnetOnnx(weights);
+    // Written before the session takes (transfers) the bytes; a failed write only costs the next start.
+    if (graphPath !== undefined) await writeGraphCache(graphPath, model);
     const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu, transferModel: true });
     return new StNet(session, path);
   }

@@ -11,7 +11,7 @@ import { serveCommand, type ServeOptions } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
 import { loadVideo } from '../video/load-video.js';
-import { weightsCacheDir } from '../weights/cache.js';
+import { graphCacheEnabled, weightsCacheDir } from '../weights/cache.js';
 import { detectFormat, DETECT_BYTES } from '../weights/detect.js';
 import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
@@ -276,7 +276,13 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
   const weightsPath = await resolveWithUi({ weights: values.weights, weightsUrl: values.weightsUrl, signal }, ui);
-  const model = await StNet.load({ weights: weightsPath, ...(values.threads !== undefined ? { threads: values.threads } : {}), useGpu: values.useGpu });
+  // The CLI is started again and again with the same weights: always keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
+  const model = await StNet.load({
+    weights: weightsPath,
+    ...(values.threads !== undefined ? { threads: values.threads } : {}),
+    useGpu: values.useGpu,
+    graphCache: graphCacheEnabled(undefined, true),
+  });
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);

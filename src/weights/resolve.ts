@@ -11,7 +11,7 @@ import { downloadWeights, type DownloadProgress } from './download.js';
 
 export type { DownloadProgress } from './download.js';
 
-/** The download part of the options, shared with StNet.load. */
+/** The download and cache part of the options, shared with StNet.load. */
 export interface DownloadOptions {
   /** Download from this URL instead of the official ones (default: STNET_WEIGHTS_URL). */
   weightsUrl?: string;
@@ -23,6 +23,12 @@ export interface DownloadOptions {
   downloadTimeoutMs?: number;
   onDownloadStart?: (url: string, totalBytes: number | undefined) => void;
   onDownloadProgress?: (p: DownloadProgress) => void;
+  /**
+   * Keep the built ONNX graph in $STNET_HOME/graphs so the next start skips parsing the weights and building
+   * the graph. Default: on for weights from the cache or a download, off for explicit paths; STNET_GRAPH_CACHE=0|1
+   * changes the default.
+   */
+  graphCache?: boolean;
 }
 
 export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
@@ -32,6 +38,7 @@ export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
   'downloadTimeoutMs',
   'onDownloadStart',
   'onDownloadProgress',
+  'graphCache',
 ];
 
 export interface ResolveWeightsOptions extends DownloadOptions {
@@ -49,9 +56,11 @@ export function checkDownloadOptions(opts: DownloadOptions): DownloadOptions {
     if (typeof v !== 'string' || v === '') throw invalidOption(key, 'non-empty string', v);
     out[key] = v;
   }
-  if (opts.download !== undefined) {
-    if (typeof opts.download !== 'boolean') throw invalidOption('download', 'boolean', opts.download);
-    out.download = opts.download;
+  for (const key of ['download', 'graphCache'] as const) {
+    const v = opts[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') throw invalidOption(key, 'boolean', v);
+    out[key] = v;
   }
   if (opts.downloadTimeoutMs !== undefined) out.downloadTimeoutMs = checkInteger('downloadTimeoutMs', opts.downloadTimeoutMs, 1);
   for (const key of ['onDownloadStart', 'onDownloadProgress'] as const) {

@@ -1,0 +1,129 @@
+// The ONNX graph cache: a second StNet.load reads the built graph instead of the weights, gives the
+// same numbers, survives a damaged cache file, and stays off by default for explicit weight paths.
+import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, writeSync, closeSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StNet } from '../../src/stnet.js';
+import { GRAPH_CACHE_KEEP, graphCacheEnabled, graphCachePath, writeGraphCache } from '../../src/weights/cache.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
+
+const savedEnv = process.env.STNET_GRAPH_CACHE;
+afterEach(() => {
+  if (savedEnv === undefined) delete process.env.STNET_GRAPH_CACHE;
+  else process.env.STNET_GRAPH_CACHE = savedEnv;
+});
+
+describe('graphCacheEnabled', () => {
+  it.each([
+    [undefined, undefined, true, true],
+    [undefined, undefined, false, false],
+    [false, '1', true, false],
+    [true, '0', false, true],
+    [undefined, '0', true, false],
+    [undefined, 'false', true, false],
+    [undefined, '1', false, true],
+  ])('option %s, STNET_GRAPH_CACHE=%s, default %s -> %s', (option, env, fallback, expected) => {
+    if (env === undefined) delete process.env.STNET_GRAPH_CACHE;
+    else process.env.STNET_GRAPH_CACHE = env;
+    expect(graphCacheEnabled(option, fallback)).toBe(expected);
+  });
+});
+
+describe('graph cache files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stnet-gc-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the key follows the weights file: a new mtime or size is a new graph; a folder has none', () => {
+    const w = join(dir, 'w.bin');
+    writeFileSync(w, 'abc');
+    const a = graphCachePath(w, join(dir, 'home'))!;
+    expect(a).toMatch(/home\/graphs\/[0-9a-f]{32}\.onnx$/);
+    expect(graphCachePath(w, join(dir, 'home'))).toBe(a);
+    utimesSync(w, new Date(1_000_000), new Date(1_000_000));
+    expect(graphCachePath(w, join(dir, 'home'))).not.toBe(a);
+    expect(graphCachePath(dir, join(dir, 'home'))).toBeUndefined();
+    expect(graphCachePath(join(dir, 'missing'), join(dir, 'home'))).toBeUndefined();
+  });
+
+  it(`keeps the ${GRAPH_CACHE_KEEP} most recently used graphs`, async () => {
+    const g = join(dir, 'prune', 'graphs');
+    mkdirSync(g, { recursive: true });
+    for (const [i, name] of ['old.onnx', 'mid.onnx'].entries()) {
+      writeFileSync(join(g, name), 'x');
+      utimesSync(join(g, name), new Date(1_000_000 * (i + 1)), new Date(1_000_000 * (i + 1)));
+    }
+    expect(await writeGraphCache(join(g, 'new.onnx'), new Uint8Array([1, 2, 3]))).toBe(true);
+    expect(readdirSync(g).sort()).toEqual(['mid.onnx', 'new.onnx']);
+    expect([...readFileSync(join(g, 'new.onnx'))]).toEqual([1, 2, 3]);
+  });
+});
+
+describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)', () => {
+  let tmp = '';
+  let weights = '';
+  let input: Float32Array;
+  const dims = [1, 7, 15, 112, 112];
+  const MTIME = new Date('2026-01-02T03:04:05Z');
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'stnet-gcl-'));
+    weights = join(tmp, 'STNET_final.pdparams');
+    copyFileSync(await goldenXz('stnet_seed7_q.lodtensor'), weights);
+    // A whole-second mtime, so that the test can put it back exactly after rewriting the file.
+    utimesSync(weights, MTIME, MTIME);
+    const buf = readFileSync(golden('input.f32'));
+    input = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('first start writes the graph; the second start uses it (the weights are not read again) and gives identical output', async () => {
+    const home = join(tmp, 'home');
+    const m1 = await StNet.load({ weights, cacheDir: home, graphCache: true, threads: 2 });
+    const p1 = await m1.predict(input, dims);
+    await m1.close();
+    const graph = graphCachePath(weights, home)!;
+    expect(readdirSync(join(home, 'graphs'))).toEqual([graph.split('/').pop()]);
+    expect(statSync(graph).size).toBeGreaterThan(130_000_000);
+
+    // Overwrite the weights in place with zeros, keeping size and mtime: only a cache hit can still load.
+    const fd = openSync(weights, 'r+');
+    writeSync(fd, Buffer.alloc(1 << 20), 0, 1 << 20, 0);
+    closeSync(fd);
+    utimesSync(weights, MTIME, MTIME);
+    try {
+      expect(graphCachePath(weights, home)).toBe(graph);
+      const m2 = await StNet.load({ weights, cacheDir: home, graphCache: true, threads: 2 });
+      const p2 = await m2.predict(input, dims);
+      await m2.close();
+      expect(p2).toEqual(p1);
+      // Without the cache the damaged weights are refused: the hit above really skipped them.
+      await expect(StNet.load({ weights, cacheDir: home, graphCache: false })).rejects.toMatchObject({ code: expect.stringMatching(/^E_WEIGHTS_/) });
+    } finally {
+      copyFileSync(await goldenXz('stnet_seed7_q.lodtensor'), weights); // restore for the next tests
+      utimesSync(weights, MTIME, MTIME);
+    }
+  });
+
+  it('a damaged cached graph is rebuilt from the weights', async () => {
+    const home = join(tmp, 'home2');
+    const graph = graphCachePath(weights, home)!;
+    mkdirSync(join(home, 'graphs'), { recursive: true });
+    writeFileSync(graph, 'not an onnx model');
+    const m = await StNet.load({ weights, cacheDir: home, graphCache: true, threads: 2 });
+    const probs = await m.predict(input, dims);
+    await m.close();
+    const expected = JSON.parse(readFileSync(golden('expected.json'), 'utf8')) as { top5: { class_id: number }[] };
+    const best = probs.indexOf(Math.max(...probs));
+    expect(best).toBe(expected.top5[0]!.class_id);
+    expect(statSync(graph).size).toBeGreaterThan(130_000_000);
+  });
+
+  it('explicit weights: off by default (nothing written)', async () => {
+    const home = join(tmp, 'home3');
+    const m = await StNet.load({ weights, cacheDir: home, threads: 1 });
+    await m.close();
+    expect(existsSync(join(home, 'graphs'))).toBe(false);
+  });
+});
+
+if (!HAS_GOLDEN) describe.skip(GOLDEN_SKIP_REASON, () => undefined);
