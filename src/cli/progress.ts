@@ -32,58 +32,96 @@ export function colorEnabled(stream: NodeJS.WriteStream): boolean {
   return stream.isTTY === true && (noColor === undefined || noColor === '');
 }
 
+/**
+ * A bar that can step aside. cli-progress saves the cursor when a bar starts and restores it when it stops, so
+ * any other output on the terminal while a bar is live would be overwritten at stop. Before such output the bar is
+ * stopped (and cleared); the next update draws a fresh one below the output.
+ */
+class LiveBar {
+  private bar: cliProgress.SingleBar | undefined;
+  private payload: Record<string, string>;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly format: string,
+    private readonly total: number,
+    payload: Record<string, string>,
+  ) {
+    this.payload = { ...payload };
+  }
+
+  update(value: number, payload: Record<string, string> = {}): void {
+    this.payload = { ...this.payload, ...payload };
+    if (this.bar === undefined) {
+      this.bar = new cliProgress.SingleBar(
+        { format: this.format, stream: this.stream, hideCursor: false, barsize: 24, etaBuffer: 20, fps: 5, clearOnComplete: true, autopadding: true },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(this.total, value, this.payload);
+    } else {
+      this.bar.update(value, this.payload);
+    }
+  }
+
+  /** Stops and clears the bar; `update` brings it back. */
+  suspend(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
 export function createUi(opts: UiOptions): Ui {
   const barsOn = opts.stderr.isTTY === true && !opts.quiet;
-  let bar: cliProgress.SingleBar | undefined;
-  // Both streams on one terminal: a stdout line written under a live bar would be overwritten by the next redraw.
+  let bar: LiveBar | undefined;
+  // Both streams on one terminal: stdout text would land where the bar is drawn.
   const shared = barsOn && opts.stdout.isTTY === true;
 
   const stopBar = (): void => {
-    if (bar !== undefined) {
-      bar.stop();
-      bar = undefined;
-    }
-  };
-  const newBar = (format: string, total: number, payload: Record<string, string>): cliProgress.SingleBar => {
-    stopBar();
-    const b = new cliProgress.SingleBar(
-      { format, stream: opts.stderr, hideCursor: false, barsize: 24, etaBuffer: 5, fps: 5, clearOnComplete: true, autopadding: true },
-      cliProgress.Presets.shades_classic,
-    );
-    b.start(total, 0, payload);
-    bar = b;
-    return b;
+    bar?.suspend();
+    bar = undefined;
   };
 
   return {
     log(line, important = false) {
       if (opts.quiet && !important) return;
-      if (bar !== undefined) opts.stderr.write('\r\x1b[2K');
+      bar?.suspend();
       opts.stderr.write(`stnet: ${line}\n`);
     },
     out(text) {
       if (text === '') return;
-      if (shared && bar !== undefined) opts.stderr.write('\r\x1b[2K');
+      if (shared) bar?.suspend();
       opts.stdout.write(text);
     },
     batch(total) {
       if (!barsOn || total < 1) return { tick: () => undefined };
       const started = performance.now();
-      const b = newBar('stnet {bar} {value}/{total} videos | {rate} videos/s | ETA {eta_formatted} | {current}', total, { rate: '0.00', current: '' });
+      const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate} videos/s | ETA {left} | {current}', total, {
+        rate: '0.00',
+        left: '?',
+        current: '',
+      });
+      bar = b;
+      b.update(0);
       return {
         tick(done, path) {
-          const rate = done / Math.max((performance.now() - started) / 1000, 1e-3);
-          b.update(done, { rate: rate.toFixed(2), current: shorten(path, 40) });
+          const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
+          const rate = done / seconds;
+          // Own ETA: the bar may be redrawn from scratch after each result, which resets cli-progress's estimate.
+          const eta = rate > 0 ? formatSeconds((total - done) / rate) : '?';
+          b.update(done, { rate: rate.toFixed(2), left: eta, current: shorten(path, 40) });
         },
       };
     },
     download(url, totalBytes) {
       if (!barsOn) return { update: () => undefined };
-      const b = newBar(
+      stopBar();
+      const b = new LiveBar(
+        opts.stderr,
         totalBytes === undefined ? 'stnet download {received} MB' : 'stnet download {bar} {percentage}% | {received}/{size} MB | ETA {eta_formatted}',
         totalBytes ?? 1,
         { received: '0.0', size: mb(totalBytes ?? 0), url },
       );
+      bar = b;
       return {
         update(received) {
           b.update(totalBytes === undefined ? 0 : received, { received: mb(received) });
@@ -92,6 +130,14 @@ export function createUi(opts: UiOptions): Ui {
     },
     stop: stopBar,
   };
+}
+
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const t = Math.round(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function mb(bytes: number): string {

@@ -121,6 +121,35 @@ describe('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', 
     expect(existsSync(join(home, 'weights')) ? readdirSync(join(home, 'weights')) : []).toEqual([]);
   });
 
+  it('Ctrl-C during a download: exit 130, E_CANCELLED, no partial file left', async () => {
+    // A server that sends headers and a little data, then nothing: the download is in flight when SIGINT comes.
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': 100_000_000 });
+      res.write(Buffer.alloc(65536));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/STNET.pdparams`;
+    const intHome = join(tmp, 'int-home');
+    const child = spawn(process.execPath, [BIN, 'weights', 'download', '--weights_url', url], {
+      env: { ...env, STNET_HOME: intHome },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (d.includes('downloading')) setTimeout(() => child.kill('SIGINT'), 200);
+    });
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+    expect(code).toBe(130);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/\nstnet: error E_CANCELLED: download of .* was cancelled; nothing was written to .*int-home\/weights\n$/);
+    expect(readdirSync(join(intHome, 'weights'))).toEqual([]);
+  });
+
   it('weights path with nothing cached: exit 2 and how to get weights; never downloads', async () => {
     const r = await runCli(['weights', 'path'], { env });
     expect(r).toMatchObject({ code: 2, stdout: '' });
@@ -237,6 +266,23 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     expect(rows[0]).toBe('path,rank,label,index,prob,error_code,error_message');
     const first = lines[0]!.predictions!;
     expect(rows.slice(1)).toEqual(first.slice(0, 2).map((p, i) => `${AVI},${i + 1},${p.label},${p.index},${p.prob},,`));
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal: a progress bar on stderr (done/total, rate, ETA), coloured text results, bar cleared at the end', async () => {
+    // util-linux `script` gives the binary a pseudo-terminal for stdin, stdout and stderr.
+    const cmd = [process.execPath, BIN, 'run', '--input_path', AVI, MP4, '--weights', weights, ...SMALL].map((a) => `'${a}'`).join(' ');
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/stnet .* 1\/2 videos \| \d+\.\d\d videos\/s \| ETA \d+s \| .*paddlevideo_example\.avi/);
+    expect(r.out).toMatch(/stnet .* 2\/2 videos/);
+    expect(r.out).toContain(`\x1b[1m${AVI}\x1b[22m  (decode `);
+    expect(r.out).toContain(`\x1b[1m${MP4}\x1b[22m  (decode `);
+    expect(r.out).toMatch(/\x1b\[2K$/); // the bar's line is cleared at the end
   });
 
   it('weights verify: format, 301 tensors, the value count and the sha256 the fixture README gives', async () => {
