@@ -79,6 +79,15 @@ export function finishWeights(source: Uint8Array, tensors: readonly StoredTensor
 
 /** A combined LoDTensor stream (STNET_final.pdparams, save_params(filename=...)): names from the sorted table. */
 export function parseCombinedStream(buf: Uint8Array, path: string): StoredTensor[] {
+  // A LoDTensor stream starts with zero bytes, but never with 64 of them (the TensorDesc follows at 20).
+  const zeros = buf.subarray(0, 64);
+  if (zeros.length === 64 && zeros.every((b) => b === 0)) {
+    throw new StnetError(
+      'E_WEIGHTS_CORRUPT',
+      `${path}: the file starts with ${zeros.length} zero bytes, not weights: probably an interrupted or preallocated download; download it again`,
+      { path },
+    );
+  }
   const records = readLodTensorStream(buf, { names: STNET_SORTED_NAMES, path });
   const n = records.length;
   // One record in a file named after a parameter: a single file out of a parameter folder.

@@ -187,6 +187,7 @@ describe('bad input', () => {
     await rejects(loadWeights(file('p0.pdparams', "(dp0\nS'conv1_weights'\np1\n")), 'E_WEIGHTS_FORMAT', /protocol 0 \(text\) pickle/);
     await rejects(loadWeights(file('w.zip', Uint8Array.of(0x50, 0x4b, 3, 4, 0, 0, 0, 0))), 'E_WEIGHTS_FORMAT', /zip archive/);
     await rejects(loadWeights(file('zero.pdparams', '')), 'E_WEIGHTS_TRUNCATED', /zero\.pdparams: weights file is empty \(0 bytes\)/);
+    await rejects(loadWeights(file('zeros.pdparams', new Uint8Array(4096))), 'E_WEIGHTS_CORRUPT', /zeros\.pdparams: the file starts with 64 zero bytes, not weights: probably an interrupted or preallocated download/);
   });
 
   test('truncated files of each format', async () => {
