@@ -137,23 +137,25 @@ export function makeBilinearResizer(
     // Intermediate: rows rowFirst..rowEnd-1 of the horizontal pass, only the roi columns. [tmpRows, rw, 3]
     const tmp = new Uint8Array(tmpRows * rw * 3);
     if (hc) {
-      const { ksize, bounds, kk } = hc;
+      const ksize = hc.ksize;
+      const bounds = hc.bounds;
+      const kk = hc.kk;
+      const rowBytes = inWidth * 3;
+      let o = 0;
       for (let y = 0; y < tmpRows; y++) {
-        const rowOff = (y + rowFirst) * inWidth * 3;
-        let o = y * rw * 3;
+        const rowOff = (y + rowFirst) * rowBytes;
         for (let xx = roi.x; xx < roi.x + rw; xx++) {
-          const xmin = bounds[xx * 2]!;
-          const xmax = bounds[xx * 2 + 1]!;
-          const k0 = xx * ksize;
+          let k = xx * ksize;
+          let p = rowOff + bounds[xx * 2]! * 3;
+          const end = p + bounds[xx * 2 + 1]! * 3;
           let s0 = HALF;
           let s1 = HALF;
           let s2 = HALF;
-          let p = rowOff + xmin * 3;
-          for (let x = 0; x < xmax; x++, p += 3) {
-            const k = kk[k0 + x]!;
-            s0 += s[p]! * k;
-            s1 += s[p + 1]! * k;
-            s2 += s[p + 2]! * k;
+          for (; p < end; p += 3, k++) {
+            const w = kk[k]!;
+            s0 += s[p]! * w;
+            s1 += s[p + 1]! * w;
+            s2 += s[p + 2]! * w;
           }
           tmp[o++] = clip8(s0);
           tmp[o++] = clip8(s1);
