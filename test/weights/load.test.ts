@@ -1,5 +1,5 @@
 // loadWeights end to end: every format and layout, and every bad input a user can give.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -73,13 +73,18 @@ describe.skipIf(!HAS_GOLDEN)(`golden full-size weights ${HAS_GOLDEN ? '' : GOLDE
     const fromPickle = await loadWeights(await goldenXz('stnet_seed7_q.pdparams'));
     const fromStream = await loadWeights(await goldenXz('stnet_seed7_q.lodtensor'));
     expectSame(fromStream, fromPickle);
-    // Spot values (from the pickle's bytes as numpy wrote them; read independently of the loader below).
     const c = fromPickle.get('conv1_weights')!;
     expect(c.shape).toEqual([64, 15, 7, 7]);
     expect(c.data.length).toBe(47040);
     let total = 0;
     for (const p of fromPickle.values()) total += p.data.length;
     expect(total).toBe(33_223_248);
+    // One copy only: every float32 parameter is a view into the file's own buffer, nothing else is held.
+    for (const [w, file] of [[fromStream, 'stnet_seed7_q.lodtensor'], [fromPickle, 'stnet_seed7_q.pdparams']] as const) {
+      const buffers = new Set([...w.values()].map((p) => p.data.buffer));
+      expect(buffers.size).toBe(1);
+      expect([...buffers][0]!.byteLength).toBe(statSync(await goldenXz(file)).size);
+    }
   });
 
   test('the stream\'s first record is batch_norm_24.b_0 and its bytes are what the file holds', async () => {
