@@ -191,6 +191,8 @@ describe('bad input', () => {
     await rejects(loadWeights(file('page.pdparams', '<!DOCTYPE html><html>404</html>')), 'E_WEIGHTS_FORMAT', /it is a text file \(starts with "<!DOCTYPE html>/);
     await rejects(loadWeights(file('p0.pdparams', "(dp0\nS'conv1_weights'\np1\n")), 'E_WEIGHTS_FORMAT', /protocol 0 \(text\) pickle/);
     await rejects(loadWeights(file('w.zip', Uint8Array.of(0x50, 0x4b, 3, 4, 0, 0, 0, 0))), 'E_WEIGHTS_FORMAT', /zip archive/);
+    await rejects(loadWeights(file('p6.pdparams', Uint8Array.of(0x80, 6, 0x7d, 0x2e))), 'E_WEIGHTS_FORMAT', /it is a pickle of protocol 6, only protocols 2 to 5 are supported/);
+    await rejects(loadWeights(file('junk.bin', Uint8Array.of(0xde, 0xad, 0xbe, 0xef, 1, 2, 3))), 'E_WEIGHTS_FORMAT', /junk\.bin: not a supported weights file: unrecognised bytes \("\\xde\\xad\\xbe\\xef\\x01/);
     await rejects(loadWeights(file('zero.pdparams', '')), 'E_WEIGHTS_TRUNCATED', /zero\.pdparams: weights file is empty \(0 bytes\)/);
     await rejects(loadWeights(file('zeros.pdparams', new Uint8Array(4096))), 'E_WEIGHTS_CORRUPT', /zeros\.pdparams: the file starts with 64 zero bytes, not weights: probably an interrupted or preallocated download/);
   });
