@@ -41,18 +41,20 @@ export type DirectoryPlan =
   | { readonly kind: 'file'; readonly file: string };
 
 /**
- * Finds the weights inside a folder: its own parameter files, its `model/` folder (hub module), a single
- * sub-folder (the top folder of an unpacked archive), or a single weights file (e.g. STNET.pdparams,
- * sniffed from its bytes). Returns undefined when there is none.
+ * Finds the weights inside a folder: its own parameter files, its `model/` folder (hub module: parameter
+ * files or one combined params file such as `__params__`), a single sub-folder (the top folder of an
+ * unpacked archive), or a single weights file (e.g. STNET.pdparams, sniffed from its bytes). Returns
+ * undefined when there is none.
  */
 export async function planDirectory(dir: string, depth = 0): Promise<DirectoryPlan | undefined> {
   const files = await listParamFiles(dir);
   if (files.length > 0) return { kind: 'params', dir, files };
   const entries = await readdir(dir, { withFileTypes: true });
   const model = entries.find((e) => e.isDirectory() && e.name === 'model');
-  if (model !== undefined) {
-    const inModel = await listParamFiles(join(dir, model.name));
-    if (inModel.length > 0) return { kind: 'params', dir: join(dir, model.name), files: inModel };
+  if (model !== undefined && depth < 3) {
+    // model/ holds one file per parameter, or (save_inference_model with params_filename) one combined file.
+    const inModel = await planDirectory(join(dir, model.name), depth + 1);
+    if (inModel !== undefined) return inModel;
   }
   const visible = entries.filter((e) => !e.name.startsWith('.'));
   const subdirs = visible.filter((e) => e.isDirectory());

@@ -162,13 +162,20 @@ describe('directories, PaddleHub module folders and archives', () => {
     expectSame(await loadWeights(join(dir, 'module.tar.gz')), pattern);
   });
 
-  test('a folder holding a single weights file', async () => {
+  test('a folder holding a single weights file; a module whose model/ holds one combined params file', async () => {
     const one = join(dir, 'one');
     mkdirSync(one);
     writeFileSync(join(one, 'STNET_final.pdparams'), writeStnetStream(pattern));
     writeFileSync(join(one, 'README.md'), '# weights');
     expectSame(await loadWeights(one), pattern);
     rmSync(one, { recursive: true });
+    const mod = join(dir, 'combined-module');
+    mkdirSync(join(mod, 'model'), { recursive: true });
+    mkdirSync(join(mod, 'python'));
+    writeFileSync(join(mod, 'model', '__model__'), Uint8Array.of(0x0a, 0x02, 0x08, 0x00));
+    writeFileSync(join(mod, 'model', '__params__'), writeStnetStream(pattern));
+    expectSame(await loadWeights(mod), pattern);
+    rmSync(mod, { recursive: true });
   });
 });
 
