@@ -101,6 +101,12 @@ export async function decodeFrames(
       cause: new Error(res.stderr.slice(-4000)),
     });
   }
+  if (res.exitSignal !== null) {
+    throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg ${tools.version} (${tools.ffmpeg}) crashed (${res.exitSignal}) decoding ${limits.path}: a bug of that build, not necessarily of the file; point STNET_FFMPEG at another build`, {
+      path: limits.path,
+      cause: new Error(res.stderr.slice(-4000)),
+    });
+  }
   if (res.code !== 0) {
     throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg cannot decode ${limits.path}: ${ffmpegErrorLines(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
       path: limits.path,

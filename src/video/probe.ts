@@ -94,12 +94,19 @@ export function rotationOf(stream: FfprobeStream): number {
 }
 
 export async function probeVideo(tools: FfmpegInfo, absPath: string, limits: RunLimits): Promise<ProbeResult> {
-  let stdout = '';
+  const chunks: Buffer[] = [];
   const args = ['-hide_banner', '-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_streams', '-show_format', '-of', 'json', `file:${absPath}`];
-  const res = await runChild(tools.ffprobe, args, limits, (c) => {
-    stdout += c.toString('utf8');
-  });
+  const res = await runChild(tools.ffprobe, args, limits, (c) => chunks.push(c));
+  // Decoded once at the end: a chunk boundary may split a UTF-8 sequence (the file name is in the output).
+  const stdout = Buffer.concat(chunks).toString('utf8');
   const path = limits.path;
+  if (res.exitSignal !== null) {
+    // Not our kill (that rejects in runChild): the binary itself crashed, e.g. the bundled 2023 static ffprobe on MPEG-TS.
+    throw new StnetError('E_VIDEO_UNDECODABLE', `ffprobe ${tools.ffprobeVersion} (${tools.ffprobe}) crashed (${res.exitSignal}) reading ${path}: a bug of that build, not necessarily of the file; install ffmpeg/ffprobe (apt-get install ffmpeg) or point STNET_FFPROBE at another build`, {
+      path,
+      cause: new Error(res.stderr.slice(-4000)),
+    });
+  }
   if (res.code !== 0) {
     throw new StnetError('E_VIDEO_UNDECODABLE', `ffprobe cannot read ${path} as a video: ${stderrSummary(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
       path,

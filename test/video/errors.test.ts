@@ -175,6 +175,18 @@ describe('ffmpeg discovery', () => {
   });
 });
 
+describe('a crashing ffprobe', () => {
+  it('a binary that dies of a signal is reported as a crash of that build -> E_VIDEO_UNDECODABLE', async () => {
+    const fake = join(dir, 'crashing');
+    mkdirSync(fake, { recursive: true });
+    const probe = join(fake, 'ffprobe');
+    writeFileSync(probe, ['#!/bin/sh', 'case "$*" in *-version*) echo "ffprobe version 9.9-crashy"; exit 0 ;; esac', 'kill -SEGV $$', ''].join('\n'), { mode: 0o755 });
+    process.env.STNET_FFPROBE = probe;
+    clearFfmpegCache();
+    await expectFailure(f('ok.mp4'), 'E_VIDEO_UNDECODABLE', /ffprobe 9\.9-crashy \(.*crashing\/ffprobe\) crashed \(SIGSEGV\) reading .*ok\.mp4: a bug of that build/);
+  });
+});
+
 describe('hanging decode and cancellation', () => {
   function useHangingFfmpeg(): string {
     const fake = join(dir, `fake-${Date.now()}`);

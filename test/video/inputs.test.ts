@@ -21,6 +21,9 @@ beforeAll(async () => {
     ffmpegMake([...src('64x48'), '-c:v', 'mpeg4', f('mpeg4.avi')]),
     ffmpegMake([...src('64x48'), '-c:v', 'libvpx-vp9', '-deadline', 'realtime', f('vp9.webm')]),
     ffmpegMake([...src('64x48'), '-c:v', 'libx265', '-x265-params', 'log-level=error', f('hevc.mkv')]),
+    ffmpegMake([...src('64x48'), '-c:v', 'mpeg2video', f('mpeg2.ts')]),
+    ffmpegMake([...src('64x48'), '-c:v', 'libvpx', '-deadline', 'realtime', f('vp8.webm')]),
+    ffmpegMake([...src('64x48'), '-c:v', 'libaom-av1', '-cpu-used', '8', f('av1.mkv')]),
     ffmpegMake([...src('48x64'), ...x264, f('portrait.mp4')]),
     // testsrc2 only makes even sizes; testsrc + 4:4:4 keeps 61x45.
     ffmpegMake(['-f', 'lavfi', '-i', 'testsrc=size=61x45:rate=10:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', '-preset', 'ultrafast', f('odd.mp4')]),
@@ -49,6 +52,9 @@ describe('containers and codecs', () => {
     ['mpeg4.avi', 'mpeg4'],
     ['vp9.webm', 'vp9'],
     ['hevc.mkv', 'hevc'],
+    ['mpeg2.ts', 'mpeg2video'],
+    ['vp8.webm', 'vp8'],
+    ['av1.mkv', 'av1'],
   ])('%s (%s): all frames counted, the sampled ones match a full decode', async (name, codec) => {
     const clip = await loadVideo(f(name), SMALL);
     expect(clip.info.codec).toBe(codec);
