@@ -1,4 +1,43 @@
-// Public surface of stnet-kinetics400. Everything a user imports comes from here.
+// Public surface of stnet-kinetics400. Everything a user imports comes from here; the folders behind it follow the
+// data: weights/ (bytes -> named tensors), graph/ (tensors -> ONNX -> onnxruntime), video/ + transforms/ (file ->
+// frames -> tensor), classify.ts (probabilities -> labels), cli/ and server/ (surfaces).
+
+// The model: load weights, predict on tensors, classify video files.
+export { StNet } from './stnet.js';
+export type { StNetLoadOptions, StNetOutputs } from './stnet.js';
+
+// Classification results (library, CLI JSON and HTTP service share these shapes).
+export { CLASSIFY_DEFAULTS, topK } from './classify.js';
+export type {
+  ClassifyOptions,
+  ClassifyProgress,
+  HubInput,
+  HubResult,
+  Prediction,
+  VideoResult,
+  VideoTiming,
+} from './classify.js';
+
+// Video file -> normalized super-image tensor, exactly as the reference's reader builds it.
+export { loadVideo, LOAD_VIDEO_DEFAULTS } from './video/load-video.js';
+export type { Clip, LoadVideoOptions, VideoInfo } from './video/load-video.js';
+export { findFfmpeg } from './video/ffmpeg.js';
+export type { FfmpegInfo, FfmpegSource } from './video/ffmpeg.js';
+
+// Weights: every format the official StNet weights were published in, validated against the 301-parameter table.
+export { loadWeights, validateStnetWeights, detectFormat, STNET_PARAMS } from './weights/index.js';
+export type { StnetWeights, Float32Param, StnetParamSpec, WeightsFormat } from './weights/index.js';
+export { resolveWeights, weightsUrls } from './weights/resolve.js';
+export type { DownloadOptions, DownloadProgress, ResolvedWeights, WeightsSource } from './weights/resolve.js';
+
+// The graph for other runtimes.
+export { buildStnetOnnx, exportOnnx } from './graph/stnet.js';
+
+// The HTTP service.
+export { buildServer } from './server/app.js';
+export { startServer } from './server/serve.js';
+export type { BuildServerOptions } from './server/app.js';
+export type { ServeOptions, RunningServer } from './server/serve.js';
 
 // Errors: one class, stable codes.
 export { StnetError, ERROR_CODES, isStnetError } from './errors.js';
