@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StnetError } from '../errors.js';
 import { detectFormat } from './detect.js';
-import { readHead, readWhole } from './io.js';
+import { readError, readHead, readWhole } from './io.js';
 import { readLodTensorStream } from './lodtensor.js';
 import { STNET_PARAM_BY_NAME } from './stnet-params.js';
 import { toFloat32Params } from './float32.js';
@@ -26,7 +26,9 @@ export interface ParamFile {
 
 /** Parameter files in `dir` (not recursive), by parameter name. */
 export async function listParamFiles(dir: string): Promise<ParamFile[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
+  const entries = await readdir(dir, { withFileTypes: true }).catch((err: unknown) => {
+    throw readError(dir, err);
+  });
   const out: ParamFile[] = [];
   for (const e of entries) {
     if (!e.isFile()) continue;

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadWeights, STNET_PARAMS, STNET_SORTED_NAMES, type StnetWeights } from '../../src/weights/index.js';
 import type { Float32Param } from '../../src/weights/types.js';
 import { StnetError } from '../../src/errors.js';
+import { readHead, readWhole } from '../../src/weights/io.js';
 import { goldenXz, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import {
   HUB_PREFIX,
@@ -271,6 +272,11 @@ describe('bad input', () => {
   test('a single parameter file out of a folder is named as such', async () => {
     const one = file(`${HUB_PREFIX}conv1_weights`, lodTensorStream([{ dtype: 'float32', dims: [64, 15, 7, 7], values: pattern.get('conv1_weights')!.data }]));
     await rejects(loadWeights(one), 'E_WEIGHTS_FORMAT', /this is a single parameter file \(conv1_weights\) out of a parameter folder: pass the folder/);
+  });
+
+  test('read errors (a folder read as a file, a file gone meanwhile) are typed and name the path', async () => {
+    await rejects(readWhole(dir, 10), 'E_WEIGHTS_NOT_FOUND', /cannot be read \(EISDIR\): check its permissions/);
+    await rejects(readHead(join(dir, 'gone')), 'E_WEIGHTS_NOT_FOUND', /gone cannot be read \(ENOENT\): it disappeared while loading/);
   });
 
   test('a path that is neither file nor directory', async () => {
