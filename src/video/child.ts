@@ -83,7 +83,7 @@ export function runChild(bin: string, args: readonly string[], limits: RunLimits
 }
 
 function timeoutError(limits: RunLimits): StnetError {
-  return new StnetError('E_VIDEO_TIMEOUT', `Decoding ${limits.path} took longer than the timeout of ${limits.timeoutMs} ms and was stopped; raise timeoutMs if the video is long`, { path: limits.path });
+  return new StnetError('E_VIDEO_TIMEOUT', `Decoding ${limits.path} took longer than the timeout of ${limits.timeoutMs} ms and was stopped; raise the timeout (timeoutMs, or --decode_timeout on the CLI) if the video is long`, { path: limits.path });
 }
 
 /** The last few meaningful lines of ffmpeg's stderr, for messages. */

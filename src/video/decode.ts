@@ -49,6 +49,9 @@ export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonl
     '-nostdin',
     // verbose: the final per-stream statistics give the decoded-frame count in the same pass.
     '-v', 'verbose',
+    // Keep one filter graph for the whole stream: on a mid-stream size change ffmpeg would otherwise rebuild it,
+    // restarting `select`'s frame counter `n` (and selecting wrong frames). Later frames are scaled to the first size.
+    '-reinit_filter', '0',
     '-i', `file:${absPath}`,
     '-map', '0:v:0',
     '-an', '-sn', '-dn',

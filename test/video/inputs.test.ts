@@ -35,6 +35,13 @@ beforeAll(async () => {
     ffmpegMake([...src('64x48'), '-frames:v', '1', f('still.png')]),
     ffmpegMake([...src('64x48'), '-frames:v', '1', f('still.jpg')]),
   ]);
+  // MPEG-TS whose frame size changes from 64x48 to 96x72 after 10 frames (two streams concatenated).
+  await Promise.all([
+    ffmpegMake([...src('64x48'), ...x264, '-bsf:v', 'h264_mp4toannexb', f('part1.ts')]),
+    // timestamps continue after part 1, so the stream lasts 2 s and OpenCV's estimate (duration * fps) is 20
+    ffmpegMake([...src('96x72'), ...x264, '-bsf:v', 'h264_mp4toannexb', '-output_ts_offset', '1', f('part2.ts')]),
+  ]);
+  writeFileSync(f('sizechange.ts'), Buffer.concat([readFileSync(f('part1.ts')), readFileSync(f('part2.ts'))]));
   // Rotation metadata on the same packets as h264.mp4 (rotate=90 in the mov muxer -> display matrix).
   await ffmpegMake(['-i', f('h264.mp4'), '-c', 'copy', '-metadata:s:v:0', 'rotate=90', f('rot90.mp4')]);
   // A faststart mp4 cut in half: the header announces 60 frames, about half decode.
@@ -117,6 +124,19 @@ describe('timing and streams', () => {
     const raw = fullDecode(f('rot90.mp4'), 64, 48, ['-noautorotate']);
     const rotated = raw.map((fr) => rotate(fr, 64, 48, clip.info.rotation!));
     expectClipMatches(clip, rotated, SMALL);
+  });
+});
+
+describe('frame size changing mid-stream', () => {
+  it('frames keep their order and count; later ones come scaled to the first size (ffmpeg\'s behaviour)', async () => {
+    const opts = { segNum: 4, seglen: 5, shortSize: 112, targetSize: 112 };
+    const clip = await loadVideo(f('sizechange.ts'), opts);
+    expect([clip.info.width, clip.info.height]).toEqual([64, 48]);
+    const frames = fullDecode(f('sizechange.ts'), 64, 48);
+    expect(frames).toHaveLength(20);
+    expect(clip.info.frameCount).toBe(20);
+    expect(Math.max(...clip.info.frameIndices)).toBeGreaterThanOrEqual(10); // some sampled frames are after the change
+    expectClipMatches(clip, frames, opts);
   });
 });
 
