@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeModel } from '../../src/graph/onnx.js';
 import { cudaProviderInstalled } from '../../src/graph/session.js';
 import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
 import { EXIT_CODES } from '../../src/cli/options.js';
@@ -300,6 +301,20 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
         '',
       ].join('\n'),
     );
+  });
+
+  it('export-onnx writes a model onnxruntime-compatible tools can read (input image, outputs probs and logits); a missing folder is exit 2', async () => {
+    const out = join(tmp, 'stnet.onnx');
+    const r = await runCli(['export-onnx', '--out', 'stnet.onnx', '--weights', weights], { env, cwd: tmp });
+    expect(r).toEqual({ code: 0, stdout: `${out}\n`, stderr: `stnet: wrote ${out}\n`, ms: r.ms });
+    const model = decodeModel(new Uint8Array(readFileSync(out)));
+    expect(model.graph?.input?.map((i) => i.name)).toEqual(['image']);
+    expect(model.graph?.output?.map((o) => o.name).sort()).toEqual(['logits', 'probs']);
+    expect(Number(model.opsetImport?.[0]?.version)).toBe(15);
+
+    const bad = await runCli(['export-onnx', '--out', join(tmp, 'no-such-dir', 'm.onnx'), '--weights', weights], { env });
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/^stnet: error E_INVALID_OPTION: cannot write the ONNX model to .*no-such-dir\/m\.onnx: folder .* does not exist/);
   });
 
   it('weights verify on a file that is not weights: exit 2', async () => {
