@@ -77,7 +77,8 @@ async function main() {
     ['pickle (protocol 2, Py3 latin1 strings)', decompressed('stnet_seed7_q.pdparams')],
     ['LoDTensor combined stream', decompressed('stnet_seed7_q.lodtensor')],
   ];
-  console.log(`weights-load: ${RUNS} loads each, node ${process.version}`);
+  const { loadavg, cpus } = await import('node:os');
+  console.log(`weights-load: ${RUNS} loads each, node ${process.version}, ${cpus().length} CPUs, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (timings are only comparable within one run)`);
   for (const [label, file] of cases) {
     const out = await new Promise((resolve, reject) => {
       const c = spawn(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', file], { stdio: ['ignore', 'pipe', 'inherit'] });
