@@ -247,7 +247,8 @@ export const PAGE_JS = `'use strict';
       })
       .finally(function () {
         inflight = null; cancelBtn.hidden = true; goBtn.disabled = !current;
-        goBtn.focus();
+        // Back to Classify (the disabled button lost focus), unless a message moved it, e.g. to the token.
+        if (document.activeElement === document.body || document.activeElement === cancelBtn || !document.activeElement) goBtn.focus();
       });
   });
   cancelBtn.addEventListener('click', function () { if (inflight) inflight.abort(); });

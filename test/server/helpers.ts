@@ -72,8 +72,19 @@ export class GateWorker extends FakeWorker {
     });
   }
   /** Resolves once `n` jobs have started in total. */
-  async waitStarted(n: number): Promise<void> {
-    while (this.started.length < n) await new Promise<void>((r) => this.#onStart.push(r));
+  async waitStarted(n: number, ms = 20_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (this.started.length < n) {
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`only ${this.started.length} of ${n} jobs started within ${ms} ms`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.#onStart.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
   }
 }
 

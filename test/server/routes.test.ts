@@ -277,6 +277,26 @@ describe('queue (429) and cancellation', () => {
     expect(metrics).toMatch(/^stnet_http_requests_total\{method="POST",route="\/v1\/classify",status="200"\} 2$/m);
   });
 
+  it('two workers run two videos at once, each on its own worker; the third waits for the first free one', async () => {
+    const a = new GateWorker();
+    const b = new GateWorker();
+    const s = await serve({ workers: [a, b], maxQueue: 1 });
+    const h = { 'content-type': 'video/mp4' };
+    const r1 = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    const r2 = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    await a.waitStarted(1);
+    await b.waitStarted(1);
+    expect(serverInfo(s.app)).toMatchObject({ running: 2, waiting: 0 });
+    const r3 = request(s.port, '/v1/classify', { headers: h, body: VIDEO });
+    expect(await waitFor(() => serverInfo(s.app)!.waiting === 1)).toBe(true);
+    b.started[0]!.release();
+    await b.waitStarted(2);
+    expect(a.started).toHaveLength(1);
+    a.started[0]!.release();
+    b.started[1]!.release();
+    expect([(await r1).status, (await r2).status, (await r3).status]).toEqual([200, 200, 200]);
+  });
+
   it('a client that disconnects cancels its running job (signal aborted) and its queued job (never started)', async () => {
     const worker = new GateWorker();
     const s = await serve({ workers: [worker], maxQueue: 4 });
