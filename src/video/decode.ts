@@ -19,6 +19,8 @@ export interface DecodeRequest {
   /** Size of the frames ffmpeg outputs (after rotation). */
   width: number;
   height: number;
+  /** ffprobe's format name (for image2-only options). */
+  formatName?: string;
 }
 
 export interface DecodeResult {
@@ -43,7 +45,7 @@ export function ffmpegErrorLines(stderr: string, max = 3): string {
   return (bad.length > 0 ? bad : lines.filter((l) => l.length > 0)).slice(-max).join(' | ');
 }
 
-export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonly number[]): string[] {
+export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonly number[], formatName = ''): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -52,6 +54,8 @@ export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonl
     // Keep one filter graph for the whole stream: on a mid-stream size change ffmpeg would otherwise rebuild it,
     // restarting `select`'s frame counter `n` (and selecting wrong frames). Later frames are scaled to the first size.
     '-reinit_filter', '0',
+    // ffmpeg (unlike ffprobe) refuses this image2-only option for other formats, so only for still images.
+    ...(formatName === 'image2' ? ['-pattern_type', 'none'] : []),
     '-i', `file:${absPath}`,
     '-map', '0:v:0',
     '-an', '-sn', '-dn',
@@ -79,7 +83,7 @@ export async function decodeFrames(
   const image: RgbImage = { width: req.width, height: req.height, data: buf };
   let fill = 0;
   let received = 0;
-  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct), limits, (chunk) => {
+  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(frameBytes - fill, chunk.length - off);

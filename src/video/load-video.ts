@@ -174,7 +174,7 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
     });
     passes++;
     const got = new Set<number>();
-    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height }, limits, (idx, img) => {
+    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName }, limits, (idx, img) => {
       const ks = slots.get(idx)!;
       const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
       normalizeToChw(pipeline.apply(img), data, first);
