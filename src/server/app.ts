@@ -115,7 +115,25 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
   // mkdtemp makes the dir 0700 already; chmod says so explicitly in case of an unusual umask/platform.
   const tempDir = await mkdtemp(join(opts.tempRoot ?? tmpdir(), 'stnet-serve-'));
-  await chmod(tempDir, 0o700);
+  try {
+    await chmod(tempDir, 0o700);
+    return await createApp(opts, { tempDir, maxQueue, maxUploadBytes, topK, shutdownGraceMs, uploadIdleMs });
+  } catch (err) {
+    await rm(tempDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+interface Checked {
+  tempDir: string;
+  maxQueue: number;
+  maxUploadBytes: number;
+  topK: number;
+  shutdownGraceMs: number;
+  uploadIdleMs: number;
+}
+
+async function createApp(opts: BuildServerOptions, { tempDir, maxQueue, maxUploadBytes, topK, shutdownGraceMs, uploadIdleMs }: Checked): Promise<FastifyInstance> {
 
   const state: ServerState = {
     queue: new WorkQueue(opts.workers, maxQueue),
@@ -150,12 +168,13 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     void reply.code(status).headers(headers).send({ code, message });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ code: 'E_HTTP', message: `No route ${request.method} ${request.url.split('?')[0]}: see GET / for the page and docs/server.md for the API` });
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    void reply.code(404).send({ code: 'E_HTTP', message: `No route ${request.method} ${path}: see GET / for the page and docs/server.md for the API` });
   });
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer');
-    if (state.closing && request.url !== '/healthz') {
+    if (state.closing && request.url.split('?')[0] !== '/healthz') {
       throw new HttpError(503, 'E_HTTP', 'The server is shutting down and takes no new requests: retry in a moment or against another instance');
     }
   });
@@ -177,7 +196,8 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   // Runs after the listener closed and every connection ended: release models and the temp dir.
   app.addHook('onClose', async () => {
     state.closing = true;
-    await state.queue.whenIdle();
+    // Every request has answered by now, but a model run cannot be interrupted: wait for it, within reason.
+    await Promise.race([state.queue.whenIdle(), new Promise((r) => setTimeout(r, 60_000).unref())]);
     await Promise.allSettled(state.queue.workers.map((w) => w.close()));
     await rm(state.tempDir, { recursive: true, force: true });
   });
@@ -238,9 +258,11 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     // path starting with '/' can never be taken by ffmpeg for an option or a protocol.
     const file = join(state.tempDir, `upload-${randomUUID()}`);
     const t0 = performance.now();
+    let name = 'upload';
+    // Decoder messages name the file they read: show the client its own name, not the server's temp path.
+    const scrub = (message: string): string => message.split(file).join(name).split(state.tempDir).join('<upload dir>');
     try {
       let opts = job.opts;
-      let name = 'upload';
       if (job.kind === 'raw') {
         await receiveToFile(request.raw, file, state.maxUploadBytes, state.uploadIdleMs, job.signal);
       } else {
@@ -265,7 +287,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         return worker.classify(file, { topK: opts.topK, segNum: opts.segNum, signal: job.signal });
       });
       state.metrics.videos.inc({ result: result.ok ? 'ok' : result.error.code });
-      if (!result.ok) throw new HttpError(statusForCode(result.error.code), result.error.code as StnetErrorCode, result.error.message);
+      if (!result.ok) throw new HttpError(statusForCode(result.error.code), result.error.code as StnetErrorCode, scrub(result.error.message));
       void reply.header(
         'server-timing',
         `upload;dur=${ms(tUploaded - t0)}, queue;dur=${ms(tStarted - tUploaded)}, decode;dur=${ms(result.timing.decodeMs)}, infer;dur=${ms(result.timing.inferMs)}`,
@@ -279,7 +301,11 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
         state.metrics.videos.inc({ result: reason.code });
         throw reason;
       }
-      if (isStnetError(err) && !(err instanceof HttpError) && err.code !== 'E_HTTP') state.metrics.videos.inc({ result: err.code });
+      if (isStnetError(err) && !(err instanceof HttpError)) {
+        state.metrics.videos.inc({ result: err.code });
+        throw new HttpError(statusForCode(err.code), err.code, scrub(err.message));
+      }
+      if (!(err instanceof HttpError) && err instanceof Error) err.message = scrub(err.message);
       throw err;
     } finally {
       await rm(file, { force: true });

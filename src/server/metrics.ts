@@ -79,7 +79,7 @@ export interface GaugeSnapshot {
 export class ServerMetrics {
   readonly requests = new Counter('stnet_http_requests_total', 'HTTP requests answered, by route template, method and status code.');
   readonly latency = new Histogram('stnet_http_request_duration_seconds', 'Time from request start to response end, by route template.', LATENCY_BUCKETS);
-  readonly videos = new Counter('stnet_videos_classified_total', 'Videos that went through a model worker, by outcome (ok, or the error code).');
+  readonly videos = new Counter('stnet_videos_classified_total', 'Videos whose classification ended, by outcome: ok, or the error code (E_CANCELLED also counts jobs cancelled while queued).');
   readonly rejected = new Counter('stnet_queue_rejected_total', 'Requests refused with 429 because every queue slot was taken.');
 
   render(g: GaugeSnapshot): string {

@@ -86,6 +86,9 @@ describe.skipIf(SKIP_MODEL !== '')(`server with the golden model${SKIP_MODEL ===
     const err = res.json();
     expect(Object.keys(err).sort()).toEqual(['code', 'message']);
     expect(err.code).toMatch(/^E_VIDEO_(UNDECODABLE|NO_STREAM|NO_FRAMES)$/);
+    // The message names the upload as the client knows it, never the server's temp path.
+    expect(err.message).not.toContain(s.tempDir);
+    expect(err.message).not.toMatch(/upload-[0-9a-f]{8}-/);
     expect(listDir(s.tempDir)).toEqual([]);
     expect(childProcesses('ff')).toEqual([]);
   });
