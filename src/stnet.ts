@@ -121,7 +121,8 @@ export class StNet {
 
   /** Builds the model from weights already in memory (e.g. from loadWeights). */
   static async fromWeights(weights: StnetWeights, opts: Omit<StNetLoadOptions, 'weights'> = {}): Promise<StNet> {
-    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights'));
+    // Weights in memory: the path, download and cache options do not apply.
+    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
     return StNet.create(weights, o, undefined);
   }
 

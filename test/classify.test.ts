@@ -317,3 +317,12 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('StNet.classify / videoClassificatio
     await expect(m.classify([join(VIDEOS_DIR, 'paddlevideo_example.avi')], small)).rejects.toMatchObject({ code: 'E_MODEL_CLOSED' });
   });
 });
+
+describe('StNet.fromWeights options', () => {
+  it('refuses download/cache options, which do not apply to weights in memory', async () => {
+    await expect(StNet.fromWeights(new Map(), { weightsUrl: 'http://x/y' } as never)).rejects.toMatchObject({
+      code: 'E_INVALID_OPTION',
+      message: expect.stringMatching(/Unknown option "weightsUrl"/),
+    });
+  });
+});
