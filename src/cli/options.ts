@@ -1,6 +1,7 @@
 // The CLI's option table: the ONE place where the hub's snake_case flags meet the library's camelCase
 // names. Help text, parsing and error messages are all generated from it.
-import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS, type ClassifyOptions } from '../classify.js';
+import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS, validateClassifyOptions, type ClassifyOptions } from '../classify.js';
+import type { ServeOptions } from '../server/serve.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
 
 export const FORMATS = ['text', 'json', 'jsonl', 'csv'] as const;
@@ -115,4 +116,43 @@ export function toClassifyOptions(v: RunValues): ClassifyOptions {
   if (v.targetSize !== undefined) out.targetSize = v.targetSize;
   if (v.decodeTimeoutMs !== undefined) out.decodeTimeoutMs = v.decodeTimeoutMs;
   return out;
+}
+
+/** `stnet serve` integer flags -> ServeOptions keys (the server checks the ranges). */
+const SERVE_INT_FLAGS: readonly (readonly [string, 'port' | 'workers' | 'threads' | 'maxQueue' | 'shutdownGraceMs'])[] = [
+  ['port', 'port'],
+  ['workers', 'workers'],
+  ['threads', 'threads'],
+  ['max_queue', 'maxQueue'],
+  ['shutdown_grace_ms', 'shutdownGraceMs'],
+];
+
+/** commander's raw `stnet serve` options -> ServeOptions. Throws E_INVALID_OPTION for values that are not numbers. */
+export function toServeOptions(raw: Record<string, unknown>): ServeOptions {
+  const defaults = validateClassifyOptions(toClassifyOptions(toRunValues({ seg_num: raw.seg_num, short_size: raw.short_size, target_size: raw.target_size })), flagOf);
+  const opts: ServeOptions = {
+    ...(raw.host !== undefined ? { host: String(raw.host) } : {}),
+    ...(raw.weights !== undefined ? { weights: String(raw.weights) } : {}),
+    ...(raw.token !== undefined ? { token: String(raw.token) } : {}),
+    ...(raw.log === true ? { log: true } : {}),
+    classifyDefaults: {
+      ...(raw.seg_num !== undefined ? { segNum: defaults.segNum } : {}),
+      ...(raw.short_size !== undefined ? { shortSize: defaults.shortSize } : {}),
+      ...(raw.target_size !== undefined ? { targetSize: defaults.targetSize } : {}),
+    },
+  };
+  for (const [flag, key] of SERVE_INT_FLAGS) {
+    const v = raw[flag];
+    if (v === undefined) continue;
+    const s = String(v).trim();
+    if (!/^[+-]?\d+$/.test(s)) throw invalidOption(`--${flag}`, 'integer', String(v));
+    opts[key] = Number(s);
+  }
+  if (raw.max_upload_mb !== undefined) {
+    const s = String(raw.max_upload_mb).trim();
+    const n = Number(s);
+    if (s === '' || !Number.isFinite(n)) throw invalidOption('--max_upload_mb', 'number', String(raw.max_upload_mb));
+    opts.maxUploadMb = n;
+  }
+  return opts;
 }

@@ -6,8 +6,8 @@ import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CLASSIFY_DEFAULTS, classifyVideos, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
-import { StnetError, invalidOption, isStnetError } from '../errors.js';
-import { serveCommand, type ServeOptions } from '../server/serve.js';
+import { StnetError, isStnetError } from '../errors.js';
+import { serveCommand } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
 import { loadVideo } from '../video/load-video.js';
@@ -17,7 +17,7 @@ import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
 import { resolveWeights, weightsUrls, type ResolveWeightsOptions } from '../weights/resolve.js';
 import { formatter } from './format.js';
-import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, type Format } from './options.js';
+import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
 
 export interface CliIo {
@@ -213,51 +213,9 @@ ${EXIT_CODE_HELP}`,
   return program;
 }
 
-/** `stnet serve` flags -> ServeOptions; ranges are checked by resolveServeOptions, before any model loads. */
+/** `stnet serve`: flags translated in options.ts; ranges checked by resolveServeOptions, before any model loads. */
 async function serveCli(raw: Record<string, unknown>): Promise<number> {
-  const int = (flag: string): number | undefined => {
-    const v = raw[flag];
-    if (v === undefined) return undefined;
-    const s = String(v).trim();
-    if (!/^[+-]?\d+$/.test(s)) throw invalidOption(`--${flag}`, 'integer', String(v));
-    return Number(s);
-  };
-  const num = (flag: string): number | undefined => {
-    const v = raw[flag];
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (String(v).trim() === '' || !Number.isFinite(n)) throw invalidOption(`--${flag}`, 'number', String(v));
-    return n;
-  };
-  const defaults = validateClassifyOptions(
-    toClassifyOptions(toRunValues({ seg_num: raw.seg_num, short_size: raw.short_size, target_size: raw.target_size })),
-    flagOf,
-  );
-  const opts: ServeOptions = {
-    ...(raw.host !== undefined ? { host: String(raw.host) } : {}),
-    ...(raw.weights !== undefined ? { weights: String(raw.weights) } : {}),
-    ...(raw.token !== undefined ? { token: String(raw.token) } : {}),
-    ...(raw.log === true ? { log: true } : {}),
-    classifyDefaults: {
-      ...(raw.seg_num !== undefined ? { segNum: defaults.segNum } : {}),
-      ...(raw.short_size !== undefined ? { shortSize: defaults.shortSize } : {}),
-      ...(raw.target_size !== undefined ? { targetSize: defaults.targetSize } : {}),
-    },
-  };
-  const ints: [string, keyof ServeOptions][] = [
-    ['port', 'port'],
-    ['workers', 'workers'],
-    ['threads', 'threads'],
-    ['max_queue', 'maxQueue'],
-    ['shutdown_grace_ms', 'shutdownGraceMs'],
-  ];
-  for (const [flag, key] of ints) {
-    const v = int(flag);
-    if (v !== undefined) (opts as Record<string, unknown>)[key] = v;
-  }
-  const mb = num('max_upload_mb');
-  if (mb !== undefined) opts.maxUploadMb = mb;
-  await serveCommand(opts);
+  await serveCommand(toServeOptions(raw));
   return EXIT_OK;
 }
 

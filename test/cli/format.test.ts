@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { VideoResult } from '../../src/classify.js';
 import { csvField, formatter } from '../../src/cli/format.js';
-import { INT_OPTIONS, flagOf, toClassifyOptions, toRunValues } from '../../src/cli/options.js';
+import { INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions } from '../../src/cli/options.js';
 import { readList } from '../../src/cli/program.js';
 import { colorEnabled } from '../../src/cli/progress.js';
 
@@ -100,6 +100,41 @@ describe('option table: snake_case flags -> camelCase options', () => {
       expect(o.flag).toMatch(/^--[a-z]+(_[a-z]+)*$/);
       expect(flagOf(o.key)).toBe(o.flag);
     }
+  });
+});
+
+describe('serve flags -> ServeOptions', () => {
+  it('translates every flag; absent ones stay absent so the server defaults apply', () => {
+    expect(toServeOptions({})).toEqual({ classifyDefaults: {} });
+    expect(
+      toServeOptions({
+        host: '0.0.0.0',
+        port: '8080',
+        workers: '2',
+        threads: '3',
+        max_queue: '9',
+        shutdown_grace_ms: '500',
+        max_upload_mb: '1.5',
+        token: 't',
+        log: true,
+        weights: 'w.pdparams',
+        seg_num: '7',
+        short_size: '128',
+        target_size: '112',
+      }),
+    ).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      workers: 2,
+      threads: 3,
+      maxQueue: 9,
+      shutdownGraceMs: 500,
+      maxUploadMb: 1.5,
+      token: 't',
+      log: true,
+      weights: 'w.pdparams',
+      classifyDefaults: { segNum: 7, shortSize: 128, targetSize: 112 },
+    });
   });
 });
 
