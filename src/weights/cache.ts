@@ -96,12 +96,10 @@ export const GRAPH_CACHE_KEEP = 2;
 /** The builder's identity: a change to the graph code must never reuse an old graph. */
 function builderId(): string {
   const h = createHash('sha256');
-  for (const rel of ['../graph/stnet.js', '../graph/onnx.js']) {
-    try {
-      h.update(readFileSync(new URL(rel, import.meta.url)));
-    } catch {
-      h.update(`missing:${rel}`);
-    }
+  for (const name of ['stnet', 'onnx']) {
+    // dist/ has .js; under the test runner the sources are .ts.
+    const file = ['js', 'ts'].map((ext) => new URL(`../graph/${name}.${ext}`, import.meta.url)).find((u) => existsSync(u));
+    h.update(file === undefined ? `missing:${name}` : readFileSync(file));
   }
   return h.digest('hex');
 }
