@@ -1,9 +1,10 @@
 // Test helpers for the video tests: small generated fixtures (system ffmpeg + lavfi), an independent full decode
 // for comparison, and a check that no ffmpeg/ffprobe child outlives a call.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import type { Clip, LoadVideoOptions } from '../../src/video/load-video.js';
@@ -13,7 +14,38 @@ import { normalizeToChw } from '../../src/transforms/normalize.js';
 import { frameOffset } from '../../src/transforms/layout.js';
 
 const run = promisify(execFile);
-export const SYSTEM_FFMPEG = '/usr/bin/ffmpeg';
+
+function onPath(name: string): string | undefined {
+  for (const d of (process.env.PATH ?? '').split(delimiter)) {
+    if (d && existsSync(join(d, name))) return join(d, name);
+  }
+  return undefined;
+}
+
+function bundledFfmpeg(): string | undefined {
+  try {
+    return (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** ffmpeg on PATH when there is one (what discovery picks), else the bundled static build. */
+export const PATH_FFMPEG = onPath('ffmpeg');
+/**
+ * Whether the ffprobe discovery will use can read MPEG-TS: the bundled 2023 static ffprobe crashes on every .ts
+ * file (docs/video.md), so without an ffprobe on PATH the TS cases are skipped.
+ */
+export const PROBE_READS_TS = onPath('ffprobe') !== undefined || (process.env.STNET_FFPROBE ?? '') !== '';
+/** The ffmpeg used to make fixtures and the independent reference decode (not the code under test). */
+export const SYSTEM_FFMPEG = PATH_FFMPEG ?? bundledFfmpeg() ?? 'ffmpeg';
+// The 2018 bundled build predates -fps_mode.
+const HAS_FPS_MODE = spawnSync(SYSTEM_FFMPEG, ['-hide_banner', '-h', 'long']).stdout?.toString().includes('-fps_mode') ?? false;
+/** `-fps_mode <mode>`, spelled `-vsync <mode>` for builds older than 5.1. */
+export function fpsMode(mode: 'passthrough' | 'vfr'): string[] {
+  return [HAS_FPS_MODE ? '-fps_mode' : '-vsync', mode];
+}
+const PASSTHROUGH = fpsMode('passthrough');
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `stnet-${prefix}-`));
@@ -26,7 +58,7 @@ export async function ffmpegMake(args: string[]): Promise<void> {
 
 /** Every frame of the first video stream as RGB, decoded independently of src/ (plain ffmpeg CLI). */
 export function fullDecode(path: string, width: number, height: number, extra: string[] = []): Uint8Array[] {
-  const r = spawnSync(SYSTEM_FFMPEG, ['-hide_banner', '-v', 'error', '-nostdin', ...extra, '-i', `file:${path}`, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
+  const r = spawnSync(SYSTEM_FFMPEG, ['-hide_banner', '-v', 'error', '-nostdin', ...extra, '-i', `file:${path}`, '-map', '0:v:0', ...PASSTHROUGH, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], {
     maxBuffer: 1 << 30,
   });
   if (r.status !== 0) throw new Error(`reference decode of ${path} failed: ${r.stderr.toString()}`);

