@@ -227,7 +227,8 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     // Relative entries resolve against the cwd (tmp): copy one video there under a relative name.
     copyFileSync(AVI, join(tmp, 'clip.avi'));
     writeFileSync(list, `# videos\n\nclip.avi\n  missing.mp4  \r\n${MP4}\n`);
-    const r = await runCli(['run', '--input_file', 'list.txt', '--input_path', AVI, '--top_k', '3', '--format', 'json', '--weights', weights, ...SMALL], {
+    // No --format: stdout is a pipe here, so the default is json.
+    const r = await runCli(['run', '--input_file', 'list.txt', '--input_path', AVI, '--top_k', '3', '--weights', weights, ...SMALL], {
       env,
       cwd: tmp,
     });
