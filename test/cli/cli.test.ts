@@ -272,7 +272,7 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
 
   it.skipIf(!existsSync('/usr/bin/script'))('on a terminal: a progress bar on stderr (done/total, rate, ETA), coloured text results, bar cleared at the end', async () => {
     // util-linux `script` gives the binary a pseudo-terminal for stdin, stdout and stderr.
-    const cmd = [process.execPath, BIN, 'run', '--input_path', AVI, MP4, '--weights', weights, ...SMALL].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, BIN, 'run', '--input_path', AVI, '--input_path', MP4, '--weights', weights, ...SMALL].map((a) => `'${a}'`).join(' ');
     const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
