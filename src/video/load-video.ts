@@ -150,7 +150,9 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
     limits.deadline = start + limits.timeoutMs;
   }
   const C = probe.opencvFrameCount;
-  if (C < 1 || probe.packets < 1) {
+  // First guess of N from the demux-only packet count (0 when ffprobe could not count: then OpenCV's count).
+  let n = probe.packets > 0 ? Math.min(C, probe.packets) : C;
+  if (!(n >= 1) || !Number.isFinite(n)) {
     const count = Number.isFinite(C) ? `container frame count ${C}` : 'no container frame count';
     throw new StnetError('E_VIDEO_NO_FRAMES', `${abs} has a video stream (${probe.codec}) but no frames (${count}, ${probe.packets} packets)`, { path: abs });
   }
@@ -159,9 +161,8 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
   const data = new Float32Array(o.segNum * o.seglen * 3 * o.targetSize * o.targetSize); // [segNum, seglen*3, T, T]
   const block = 3 * o.targetSize * o.targetSize;
 
-  // First guess of N from the demux-only packet count; the decode reports the true count, and a second pass
-  // happens only if that changes the sample (frames that fail to decode, truncated files).
-  let n = Math.min(C, probe.packets);
+  // The decode reports the true count; a second pass happens only if that changes the sample (frames that fail
+  // to decode, truncated files).
   let passes = 0;
   for (;;) {
     const indices = sampleFrameIndices(n, o.segNum, o.seglen);
