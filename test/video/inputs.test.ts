@@ -195,7 +195,7 @@ describe('damaged and unusual files', () => {
   });
 });
 
-describe.skipIf(!HAS_VIDEOS)('real sample clips (reference settings 25x5, 256)', () => {
+describe.skipIf(!HAS_VIDEOS)(`real sample clips (reference settings 25x5, 256)${HAS_VIDEOS ? '' : `: skipped, sample videos not found at ${VIDEOS_DIR}`}`, () => {
   it('paddlevideo_example.avi: 131 frames, 320x240 -> 341x256, segments start at 2 + 5i', async () => {
     const clip = await loadVideo(join(VIDEOS_DIR, 'paddlevideo_example.avi'));
     expect(clip.dims).toEqual([1, 25, 15, 256, 256]);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { distinctSorted, sampleFrameIndices, selectExpression } from '../../src/video/sample.js';
-import { HAS_GOLDEN, golden } from '../helpers/golden.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden } from '../helpers/golden.js';
 
 const seq = (a: number, n: number): number[] => Array.from({ length: n }, (_, k) => a + k);
 
@@ -44,7 +44,7 @@ describe('sampleFrameIndices (reference mp4_loader, non-train)', () => {
     expect(sampleFrameIndices(100, 1, 3)).toEqual([49, 50, 51]);
   });
 
-  it.skipIf(!HAS_GOLDEN)('matches the golden JSON frame indices', () => {
+  it.skipIf(!HAS_GOLDEN)(`matches the golden JSON frame indices${HAS_GOLDEN ? '' : `: skipped, ${GOLDEN_SKIP_REASON}`}`, () => {
     for (const name of ['input.json', 'golden_16x9_192x108.input.json', 'golden_portrait_108x192.input.json']) {
       const j = JSON.parse(readFileSync(golden(name), 'utf8')) as { frames_decoded: number; seg_num: number; seglen: number; frame_indices: number[] };
       expect(sampleFrameIndices(j.frames_decoded, j.seg_num, j.seglen), name).toEqual(j.frame_indices);
