@@ -258,6 +258,10 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     const r = await runCli(['run', '--input_path', AVI, MP4, '--format', 'jsonl', '--quiet', '--weights', weights, ...SMALL], { env });
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonResult);
+    // Streamed: the first video's line arrives on its own, while the second video is still being classified.
+    const firstChunk = r.chunks![0]!;
+    expect(firstChunk.text).toBe(`${r.stdout.split('\n')[0]}\n`);
+    expect(r.ms - firstChunk.ms).toBeGreaterThan(200);
     expect(lines.map((l) => [l.path, l.ok, l.predictions!.length])).toEqual([
       [AVI, true, 5],
       [MP4, true, 5],

@@ -12,6 +12,8 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   ms: number;
+  /** When each stdout chunk arrived (ms after the start), to see streaming. Not enumerable: keeps toEqual on runs simple. */
+  readonly chunks?: readonly { ms: number; text: string }[];
 }
 
 function newestMtime(dir: string): number {
@@ -46,13 +48,19 @@ export function runCli(args: readonly string[], opts: { env: NodeJS.ProcessEnv; 
     const child = spawn(process.execPath, [BIN, ...args], { env: opts.env, cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    const chunks: { ms: number; text: string }[] = [];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      chunks.push({ ms: performance.now() - t0, text: d });
+    });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+      const run: CliRun = { code, stdout, stderr, ms: performance.now() - t0 };
+      Object.defineProperty(run, 'chunks', { value: chunks, enumerable: false });
+      resolve(run);
     });
   });
 }
