@@ -26,6 +26,8 @@ const RUNS = Number(value('--runs') ?? 3);
 const tools = await findFfmpeg();
 const dir = mkdtempSync(join(tmpdir(), 'stnet-bench-video-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+// Interrupted runs (the 10-min case takes minutes) still remove their multi-hundred-MB clips.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
