@@ -234,7 +234,7 @@ describe('hanging decode and cancellation', () => {
       clearInterval(poll);
     }
     expect(abortedAt).toBeGreaterThan(0);
-    expect(Date.now() - abortedAt).toBeLessThan(1000);
+    expect(Date.now() - abortedAt).toBeLessThan(3000); // SIGKILL, not a graceful stop (loaded CI machines are slow)
     expect(isAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
   });
 
