@@ -4,7 +4,8 @@
 // threads (default cores / workers), rather than one model running N requests at once. A shared session
 // would share one intra-op thread pool between concurrent runs (they would contend instead of each
 // getting its cores), and one worker = one model makes "a worker is busy" a plain fact the queue can
-// count. The cost is memory: each worker holds its own copy of the weights (~130 MB + session).
+// count. The cost is memory: each worker holds its own session and copy of the weights (about 350 MiB
+// RSS per extra worker, measured with the golden weights; docs/server.md).
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { classifyVideos, validateClassifyOptions } from '../classify.js';
