@@ -34,7 +34,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', () => {
+// Each of these waits on a child process that does little: run them side by side.
+describe.concurrent('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', () => {
   it('unknown flag: commander suggests the closest one', async () => {
     const r = await runCli(['run', '--input-path', 'a.mp4'], { env });
     expect(r).toMatchObject({ code: 2, stdout: '' });
@@ -165,7 +166,7 @@ describe('usage errors: exit 2 before any weights, ffmpeg or onnxruntime work', 
   });
 });
 
-describe('serve: flag translation', () => {
+describe.concurrent('serve: flag translation', () => {
   it.each([
     [['--port', '70000'], /Expected integer between 0 and 65535 for port but received 70000/],
     [['--workers', 'two'], /Expected integer for --workers but received "two"/],
@@ -179,7 +180,7 @@ describe('serve: flag translation', () => {
   });
 });
 
-describe('help and version: exit 0 on stdout', () => {
+describe.concurrent('help and version: exit 0 on stdout', () => {
   it('--version prints package.json version', async () => {
     const r = await runCli(['--version'], { env });
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
