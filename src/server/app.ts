@@ -7,7 +7,7 @@
 // goes away aborts its job's signal, which stops a queued job at once and kills a running decode.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -95,6 +95,50 @@ export class HttpError extends StnetError {
   }
 }
 
+const TEMP_PREFIX = 'stnet-serve-';
+
+/**
+ * Removes upload dirs left by servers that were killed (SIGKILL, OOM, crash) before their own cleanup:
+ * only `stnet-serve-<pid>-*` dirs of this user whose process no longer exists. Best effort: a dir it
+ * cannot check or remove is left alone.
+ */
+export async function sweepStaleUploadDirs(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return removed;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const m = new RegExp(`^${TEMP_PREFIX}(\\d+)-[A-Za-z0-9]{6}$`).exec(name);
+    if (m === null) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const dir = join(root, name);
+    try {
+      const st = await lstat(dir);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      await rm(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Someone else's, or gone already.
+    }
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** HTTP status for a StnetError code from a classification: the video's fault -> 422, the caller's -> 400. */
 export function statusForCode(code: string): number {
   if (code === 'E_INVALID_OPTION') return 400;
@@ -114,7 +158,10 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
   if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token.length === 0)) throw invalidOption('token', 'non-empty string', opts.token);
 
   // mkdtemp makes the dir 0700 already; chmod says so explicitly in case of an unusual umask/platform.
-  const tempDir = await mkdtemp(join(opts.tempRoot ?? tmpdir(), 'stnet-serve-'));
+  const root = opts.tempRoot ?? tmpdir();
+  await sweepStaleUploadDirs(root);
+  // The pid in the name lets a later server remove this dir if this process dies without cleaning up.
+  const tempDir = await mkdtemp(join(root, `${TEMP_PREFIX}${process.pid}-`));
   try {
     await chmod(tempDir, 0o700);
     return await createApp(opts, { tempDir, maxQueue, maxUploadBytes, topK, shutdownGraceMs, uploadIdleMs });

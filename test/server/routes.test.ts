@@ -2,7 +2,8 @@
 // cancellation and shutdown, over real HTTP on 127.0.0.1 and with fastify's inject where that is enough.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer, serverInfo, shutdownServer } from '../../src/server/app.js';
@@ -428,6 +429,37 @@ describe('metrics', () => {
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
     // Every sample line is `name{labels} value` (what a Prometheus parser accepts).
     for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) .+|[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+|[a-z_]+\{.*\} \+?Inf)$/);
+  });
+});
+
+describe('upload dirs of killed servers', () => {
+  it('a new server removes stnet-serve-<pid>-* dirs whose process is gone, and nothing else', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'stnet-sweep-test-'));
+    try {
+      // A pid that just exited (reuse within this test is practically impossible).
+      const dead = await new Promise<number>((resolve) => {
+        const c = spawn(process.execPath, ['-e', '']);
+        c.on('exit', () => resolve(c.pid!));
+      });
+      const stale = join(root, `stnet-serve-${dead}-AbC123`);
+      mkdirSync(stale);
+      writeFileSync(join(stale, 'upload-1'), 'left behind by a SIGKILL');
+      const live = join(root, `stnet-serve-${process.pid}-Live12`);
+      mkdirSync(live);
+      const other = join(root, 'stnet-serve-notapid');
+      mkdirSync(other);
+      const file = join(root, `stnet-serve-${dead}-file12`);
+      writeFileSync(file, 'a file, not a dir');
+      const app = await buildServer({ workers: [new FakeWorker()], tempRoot: root });
+      const mine = serverInfo(app)!.tempDir;
+      expect(mine).toMatch(new RegExp(`/stnet-serve-${process.pid}-[A-Za-z0-9]{6}$`));
+      expect(existsSync(stale)).toBe(false);
+      expect([existsSync(live), existsSync(other), existsSync(file)]).toEqual([true, true, true]);
+      await app.close();
+      expect(existsSync(mine)).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
