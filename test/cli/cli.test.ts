@@ -2,7 +2,7 @@
 // Usage errors fail before any weights or onnxruntime work, so they are cheap; the few runs that load
 // the model use the golden seed-7 weights and the small input size (seg_num 7, 112 px).
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -329,6 +329,38 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     const r = await runCli(['weights', 'verify', '--weights', bad], { env });
     expect(r).toMatchObject({ code: 2, stdout: '' });
     expect(r.stderr).toMatch(/^stnet: error E_WEIGHTS_FORMAT: .*notes\.pdparams: not a supported weights file: it is a text file/);
+  });
+
+  it('first use: no weights given -> downloads into the cache (from a local mirror), classifies, keeps the graph; the second run reuses both', async () => {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      requests++;
+      if (req.url !== '/video_classification/STNET.pdparams') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': statSync(weights).size });
+      createReadStream(weights).pipe(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/video_classification/STNET.pdparams`;
+    const firstHome = join(tmp, 'first-use-home');
+    const fuEnv = { ...env, STNET_HOME: firstHome, STNET_WEIGHTS_URL: url };
+    try {
+      const r = await runCli(['run', '--input_path', AVI, '--format', 'jsonl', ...SMALL], { env: fuEnv });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe(
+        `stnet: no weights given and none cached: downloading ${url} (126.7 MB)\nstnet: weights saved to ${join(firstHome, 'weights', 'STNET.pdparams')}\n`,
+      );
+      expect((JSON.parse(r.stdout) as JsonResult).ok).toBe(true);
+      expect(readdirSync(join(firstHome, 'weights'))).toEqual(['STNET.pdparams']);
+      expect(readdirSync(join(firstHome, 'graphs'))).toHaveLength(1);
+      expect(requests).toBe(1);
+
+      const again = await runCli(['run', '--input_path', AVI, '--format', 'jsonl', ...SMALL], { env: fuEnv });
+      expect(again).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(again.stdout).predictions).toEqual(JSON.parse(r.stdout).predictions);
+      expect(requests).toBe(1);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('weights download from a local server, then path and verify find it in the cache', async () => {
