@@ -6,6 +6,7 @@
 // Everything a request holds (slot, temp file, worker) is released in one `finally`, and a client that
 // goes away aborts its job's signal, which stops a queued job at once and kills a running decode.
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { chmod, lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -194,6 +195,9 @@ async function createApp(opts: BuildServerOptions, { tempDir, maxQueue, maxUploa
     shutdown: new AbortController(),
     closing: false,
   };
+  // Every admitted request listens on the shutdown signal (removed when it ends): more than Node's
+  // default of 10 at once is normal, not a leak.
+  setMaxListeners(0, state.shutdown.signal);
 
   const app = Fastify({
     logger: opts.log === true ? { level: 'info', stream: process.stderr } : false,

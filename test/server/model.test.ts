@@ -13,6 +13,8 @@ import { GOLDEN_DIR, GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, gol
 import { childProcesses, listDir, listen, request, startRequest, waitFor, type Running } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// Browser round trips on a loaded 2-core CI machine can take seconds (expect.poll's default is 1 s).
+const POLL = { timeout: 20_000 };
 const HAS_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 
@@ -124,7 +126,7 @@ describe.skipIf(SKIP_MODEL !== '')(`server with the golden model${SKIP_MODEL ===
         const consoleErrors: string[] = [];
         page.on('pageerror', (e) => consoleErrors.push(e.message));
         await page.goto(`${s.base}/`);
-        await expect.poll(() => page.textContent('#limit-hint')).toMatch(/^Up to 512 MiB per video\.$/);
+        await expect.poll(() => page.textContent('#limit-hint'), POLL).toMatch(/^Up to 512 MiB per video\.$/);
         // This server has no token, so the page asks for none.
         expect(await page.isVisible('#token-row')).toBe(false);
 
@@ -137,7 +139,7 @@ describe.skipIf(SKIP_MODEL !== '')(`server with the golden model${SKIP_MODEL ===
         expect(focused).toBe('file');
         const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
         await chooser.setFiles(join(VIDEOS_DIR, 'mmaction2_demo.mp4'));
-        await expect.poll(() => page.isEnabled('#go')).toBe(true);
+        await expect.poll(() => page.isEnabled('#go'), POLL).toBe(true);
         expect(await page.isVisible('#preview')).toBe(true);
         expect(await page.getAttribute('#preview', 'src')).toMatch(/^blob:/);
         // Past the video's own controls (keyboard-usable too) to the Classify button.
@@ -173,7 +175,7 @@ describe.skipIf(SKIP_MODEL !== '')(`server with the golden model${SKIP_MODEL ===
 
         // A file that is not a video: refused in the page, nothing sent.
         await page.setInputFiles('#file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
-        await expect.poll(() => page.textContent('#error')).toMatch(/^"notes\.txt" is not a video file \(type text\/plain\)\. Choose a video/);
+        await expect.poll(() => page.textContent('#error'), POLL).toMatch(/^"notes\.txt" is not a video file \(type text\/plain\)\. Choose a video/);
         expect(await page.isDisabled('#go')).toBe(true);
 
         // A ".mp4" the server cannot decode: the server's 422 is shown with its code.

@@ -10,6 +10,8 @@ import { serverInfo, shutdownServer } from '../../src/server/app.js';
 import { GateWorker, listDir, listen, waitFor, type Running } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
+// Browser round trips on a loaded 2-core CI machine can take seconds (expect.poll's default is 1 s).
+const POLL = { timeout: 20_000 };
 const HAS_CHROMIUM = existsSync(CHROMIUM);
 const VIDEO = { name: 'clip.mp4', mimeType: 'video/mp4', buffer: Buffer.from('fake mp4 bytes '.repeat(64)) };
 
@@ -40,10 +42,10 @@ describe.skipIf(!HAS_CHROMIUM)(`web page with a fake worker${HAS_CHROMIUM ? '' :
   });
 
   it('asks for the token the server needs: 401 message and focus on the field, then success with it', async () => {
-    await expect.poll(() => page.isVisible('#token-row')).toBe(true);
+    await expect.poll(() => page.isVisible('#token-row'), POLL).toBe(true);
     await page.setInputFiles('#file', VIDEO);
     await page.click('#go');
-    await expect.poll(() => page.textContent('#error')).toBe('Access token needed or wrong: This server needs a token: send the header "Authorization: Bearer <token>"');
+    await expect.poll(() => page.textContent('#error'), POLL).toBe('Access token needed or wrong: This server needs a token: send the header "Authorization: Bearer <token>"');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
     expect(worker.calls).toHaveLength(0);
 
@@ -65,7 +67,7 @@ describe.skipIf(!HAS_CHROMIUM)(`web page with a fake worker${HAS_CHROMIUM ? '' :
     await page.click('#go');
     await worker.waitStarted(2);
     await page.click('#cancel');
-    await expect.poll(() => page.textContent('#status')).toBe('Cancelled.');
+    await expect.poll(() => page.textContent('#status'), POLL).toBe('Cancelled.');
     expect(await waitFor(() => worker.aborted.length === 1)).toBe(true);
     expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
     expect(listDir(s.tempDir)).toEqual([]);
@@ -76,7 +78,7 @@ describe.skipIf(!HAS_CHROMIUM)(`web page with a fake worker${HAS_CHROMIUM ? '' :
     const busy = fetch(`${s.base}/v1/classify`, { method: 'POST', body: VIDEO.buffer, headers: { 'content-type': 'video/mp4', authorization: 'Bearer page-token' } });
     await worker.waitStarted(3);
     await page.click('#go');
-    await expect.poll(() => page.textContent('#error')).toMatch(/^The server is busy: try again in \d+ s\.$/);
+    await expect.poll(() => page.textContent('#error'), POLL).toMatch(/^The server is busy: try again in \d+ s\.$/);
     worker.started[2]!.release();
     expect((await busy).status).toBe(200);
   });
@@ -93,10 +95,10 @@ describe.skipIf(!HAS_CHROMIUM)(`web page with a fake worker${HAS_CHROMIUM ? '' :
       );
     };
     await dropFile('slides.pdf', 'application/pdf');
-    await expect.poll(() => page.textContent('#error')).toBe('"slides.pdf" is not a video file (type application/pdf). Choose a video such as .mp4, .avi, .mkv, .webm or .mov.');
+    await expect.poll(() => page.textContent('#error'), POLL).toBe('"slides.pdf" is not a video file (type application/pdf). Choose a video such as .mp4, .avi, .mkv, .webm or .mov.');
     expect(await page.isDisabled('#go')).toBe(true);
     await dropFile('holiday.webm', 'video/webm');
-    await expect.poll(() => page.textContent('#status')).toMatch(/^Ready: "holiday\.webm" \(0\.0 MiB\)\. Press Classify\.$/);
+    await expect.poll(() => page.textContent('#status'), POLL).toMatch(/^Ready: "holiday\.webm" \(0\.0 MiB\)\. Press Classify\.$/);
     expect(await page.isEnabled('#go')).toBe(true);
     expect(await page.isHidden('#error')).toBe(true);
     // The history still lists the one earlier success; choosing it redraws its chart.

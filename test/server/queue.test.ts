@@ -95,7 +95,7 @@ describe('WorkQueue', () => {
       await Promise.resolve();
       expect(q.stats()).toMatchObject({ running: 2, waiting: 2 });
       expect(q.retryAfterSeconds()).toBe(20); // 4 jobs x 10 s / 2 workers
-      for (let i = 0; i < 40; i++) q.run(never, () => gate.promise).catch(() => undefined);
+      for (let i = 0; i < 40; i++) q.run(new AbortController().signal, () => gate.promise).catch(() => undefined);
       expect(q.retryAfterSeconds()).toBe(120); // capped
       gate.resolve();
       await Promise.all(jobs);

@@ -298,6 +298,28 @@ describe('queue (429) and cancellation', () => {
     expect([(await r1).status, (await r2).status, (await r3).status]).toEqual([200, 200, 200]);
   });
 
+  it('many requests in flight at once raise no MaxListenersExceeded warning (one shutdown listener each)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const worker = new GateWorker();
+      const s = await serve({ workers: [worker], maxQueue: 14 });
+      const all = Array.from({ length: 15 }, () => request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO }));
+      await worker.waitStarted(1);
+      expect(await waitFor(() => serverInfo(s.app)!.waiting === 14)).toBe(true);
+      for (let i = 0; i < 15; i++) {
+        await worker.waitStarted(i + 1);
+        worker.started[i]!.release();
+      }
+      expect((await Promise.all(all)).map((r) => r.status)).toEqual(Array(15).fill(200));
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a client that disconnects cancels its running job (signal aborted) and its queued job (never started)', async () => {
     const worker = new GateWorker();
     const s = await serve({ workers: [worker], maxQueue: 4 });
