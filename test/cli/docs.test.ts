@@ -1,12 +1,15 @@
-// docs/cli.md and the code share their tables: exit codes and every `stnet run` flag.
+// docs/cli.md, the README and the code share their tables: exit codes and every `stnet run` flag.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS } from '../../src/classify.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS } from '../../src/cli/options.js';
 
-const DOC = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
+const DOCS = {
+  'docs/cli.md': readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8'),
+  'README.md': readFileSync(new URL('../../README.md', import.meta.url), 'utf8'),
+};
 
-describe('docs/cli.md', () => {
+describe.each(Object.entries(DOCS))('%s', (_name, DOC) => {
   it('has exactly the exit-code table of the code', () => {
     const block = DOC.split('<!-- exit-codes:start -->')[1]!.split('<!-- exit-codes:end -->')[0]!.trim();
     const rows = block.split('\n').slice(2);
