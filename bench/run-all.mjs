@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const order = ['weights-load.mjs', 'model.mjs', 'video.mjs', 'load.mjs'];
+// Data order: weights, model, video, start-up, batches, HTTP service. `npm run bench -- model video` runs a subset.
+const order = ['weights-load.mjs', 'model.mjs', 'video.mjs', 'start.mjs', 'classify.mjs', 'load.mjs'];
 const only = process.argv.slice(2);
 let failed = 0;
 for (const name of order) {
