@@ -19,14 +19,24 @@ export type {
 } from './classify.js';
 
 // Video file -> normalized super-image tensor, exactly as the reference's reader builds it.
-export { loadVideo, LOAD_VIDEO_DEFAULTS } from './video/load-video.js';
+export { loadVideo, LOAD_VIDEO_DEFAULTS, resolveLoadVideoOptions } from './video/load-video.js';
 export type { Clip, LoadVideoOptions, VideoInfo } from './video/load-video.js';
 export { findFfmpeg } from './video/ffmpeg.js';
 export type { FfmpegInfo, FfmpegSource } from './video/ffmpeg.js';
+// ... and its steps, as small pure functions (frame indices, Pillow-exact resize, crop, normalize, layout).
+export { sampleFrameIndices } from './video/sample.js';
+export { groupScaleSize, resizeBilinear, makeBilinearResizer } from './transforms/resize.js';
+export type { RgbImage } from './transforms/resize.js';
+export { centerCropOffsets, cropRgb } from './transforms/crop.js';
+export { normalizeToChw, IMAGE_MEAN, IMAGE_STD } from './transforms/normalize.js';
+export { packSuperImage, clipDims } from './transforms/layout.js';
 
 // Weights: every format the official StNet weights were published in, validated against the 301-parameter table.
-export { loadWeights, validateStnetWeights, detectFormat, STNET_PARAMS } from './weights/index.js';
+export { loadWeights, validateStnetWeights, detectFormat, STNET_PARAMS, STNET_SORTED_NAMES } from './weights/index.js';
 export type { StnetWeights, Float32Param, StnetParamSpec, WeightsFormat } from './weights/index.js';
+// Low-level readers for other Paddle files (any LoDTensor file, any pickle of numpy arrays).
+export { readLodTensorStream, readLodTensorRecord, decodeLodTensorRecord, readPickleArrays } from './weights/index.js';
+export type { LodTensorRecord, NdArray, DType } from './weights/index.js';
 export { resolveWeights, weightsUrls } from './weights/resolve.js';
 export type { DownloadOptions, DownloadProgress, ResolvedWeights, WeightsSource } from './weights/resolve.js';
 
@@ -34,7 +44,7 @@ export type { DownloadOptions, DownloadProgress, ResolvedWeights, WeightsSource 
 export { buildStnetOnnx, exportOnnx } from './graph/stnet.js';
 
 // The HTTP service.
-export { buildServer } from './server/app.js';
+export { buildServer, shutdownServer } from './server/app.js';
 export { startServer } from './server/serve.js';
 export type { BuildServerOptions } from './server/app.js';
 export type { ServeOptions, RunningServer } from './server/serve.js';
