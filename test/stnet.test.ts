@@ -123,3 +123,30 @@ describe.skipIf(!HAS_GOLDEN)(`StNet with the golden weights${HAS_GOLDEN ? '' : `
     await expect(m.close()).resolves.toBeUndefined();
   });
 });
+
+// The onnxruntime worker is eval'd CommonJS: it must not inherit host flags such as --input-type=module
+// (which made its `require` undefined). Runs the built package, as a user's ES-module script would.
+const DIST = new URL('../dist/index.js', import.meta.url);
+describe.skipIf(!HAS_GOLDEN)('StNet from a `node --input-type=module` script', () => {
+  it('loads and predicts', async () => {
+    const { existsSync } = await import('node:fs');
+    const { execFile } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    if (!existsSync(fileURLToPath(DIST))) throw new Error('dist/ is missing: run `npm run build` (npm test does)');
+    const weights = await goldenXz('stnet_seed7_q.lodtensor');
+    const script = `
+      import { StNet } from ${JSON.stringify(DIST.href)};
+      const m = await StNet.load({ weights: ${JSON.stringify(weights)}, threads: 1 });
+      const p = await m.predict(new Float32Array(2 * 15 * 32 * 32), [1, 2, 15, 32, 32]);
+      console.log(JSON.stringify({ n: p.length, sum: p.reduce((a, b) => a + b, 0) }));
+      await m.close();`;
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      );
+    });
+    const r = JSON.parse(stdout) as { n: number; sum: number };
+    expect(r.n).toBe(400);
+    expect(r.sum).toBeCloseTo(1, 5);
+  });
+});

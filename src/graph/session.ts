@@ -185,6 +185,9 @@ export class ModelSession {
     const transfer = opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // The worker is CommonJS; without this it inherits the host's flags, and under `node --input-type=module`
+      // its `require` would be undefined.
+      execArgv: [],
       workerData: { ortPath: requireHere.resolve('onnxruntime-node'), model, options },
       transferList: transfer ? [model.buffer as ArrayBuffer] : [],
     });
