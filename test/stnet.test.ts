@@ -6,17 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StnetError } from '../src/errors.js';
 import { cudaProviderInstalled } from '../src/graph/session.js';
 import { StNet, checkLoadOptions } from '../src/stnet.js';
+import { rejection } from './helpers/errors.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from './helpers/golden.js';
 
-async function rejection(p: Promise<unknown>): Promise<StnetError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StnetError);
-    return err as StnetError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const MISSING = join('/nonexistent-dir-for-stnet-tests', 'STNET.pdparams');
 

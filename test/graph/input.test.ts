@@ -3,16 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { StnetError } from '../../src/errors.js';
 import { MIN_SPATIAL, checkInputTensor } from '../../src/graph/input.js';
+import { caught } from '../helpers/errors.js';
 
-function caught(fn: () => void): StnetError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StnetError);
-    return err as StnetError;
-  }
-  throw new Error('expected an error');
-}
 
 const zeros = (dims: number[]): Float32Array => new Float32Array(dims.reduce((a, b) => a * b, 1));
 

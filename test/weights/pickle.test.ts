@@ -7,6 +7,7 @@ import { readPickleArrays } from '../../src/weights/index.js';
 import { readPickle } from '../../src/weights/pickle.js';
 import { halfToNumber, type NdArray } from '../../src/weights/tensor.js';
 import { StnetError } from '../../src/errors.js';
+import { caught } from '../helpers/errors.js';
 import { golden, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import { toHalfBits, writeMaliciousPickle, writePickle, type PickleArraySpec, type PickleOptions } from '../helpers/weights-writers.js';
 
@@ -24,15 +25,6 @@ function numbers(a: NdArray): number[] {
   return [...(a.data as Float32Array)];
 }
 
-function caught(fn: () => unknown): StnetError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StnetError);
-    return err as StnetError;
-  }
-  throw new Error('expected an error');
-}
 
 describe.skipIf(!HAS_GOLDEN)(`golden pickle_cases.pdparams (protocol 2, CPython + numpy) ${HAS_GOLDEN ? '' : GOLDEN_SKIP_REASON}`, () => {
   interface Expected {

@@ -3,18 +3,9 @@ import { describe, expect, test } from 'vitest';
 import { checkFinite, validateShapes } from '../../src/weights/validate.js';
 import { STNET_PARAMS } from '../../src/weights/index.js';
 import { StnetError } from '../../src/errors.js';
+import { caught as error } from '../helpers/errors.js';
 
 const all = STNET_PARAMS.map((p) => ({ name: p.name, shape: p.shape }));
-
-function error(fn: () => void): StnetError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(StnetError);
-    return e as StnetError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('validateShapes', () => {
   test('the exact table passes', () => {

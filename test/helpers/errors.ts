@@ -1,0 +1,23 @@
+// Catching a StnetError in tests: the thrown (or rejected) value must be a StnetError, and is returned for checks.
+import { expect } from 'vitest';
+import { StnetError } from '../../src/errors.js';
+
+export function caught(fn: () => unknown): StnetError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StnetError);
+    return err as StnetError;
+  }
+  throw new Error('expected an error');
+}
+
+export async function rejection(p: Promise<unknown>): Promise<StnetError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(StnetError);
+    return err as StnetError;
+  }
+  throw new Error('expected a rejection');
+}
