@@ -4,7 +4,7 @@
 // all but the first video hides behind inference. A video that cannot be read becomes an
 // `{ ok: false }` result; only problems that would fail every video (ffmpeg missing, the model
 // closed, onnxruntime failing, cancellation) reject the whole call.
-import { ERROR_CODES, StnetError, checkInteger, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
+import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
 
 export const NUM_CLASSES = 400;
@@ -120,11 +120,7 @@ export interface ResolvedClassifyOptions {
 /** Checks every option (and rejects unknown keys, so a typo never passes silently); fills defaults. */
 export function validateClassifyOptions(opts: ClassifyOptions = {}, name: OptionNamer = (k) => k): ResolvedClassifyOptions {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'object', opts);
-  for (const key of Object.keys(opts)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)}; expected one of ${OPTION_KEYS.join(', ')}`);
-    }
-  }
+  checkKnownKeys(opts, OPTION_KEYS);
   const int = (key: keyof typeof CLASSIFY_LIMITS, fallback: number | undefined): number | undefined => {
     const value = opts[key];
     if (value === undefined) return fallback;

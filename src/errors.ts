@@ -83,3 +83,40 @@ export function checkInteger(name: string, value: unknown, min: number, max = Nu
   }
   return value;
 }
+
+/**
+ * Refuses keys that are not options (a typo must never pass silently), suggesting the closest known one:
+ * `Unknown option "top_k" (did you mean topK?); expected one of topK, segNum, ...`.
+ */
+export function checkKnownKeys(opts: object, known: readonly string[], what = 'option'): void {
+  for (const key of Object.keys(opts)) {
+    if (known.includes(key)) continue;
+    const hint = closestName(key, known);
+    throw new StnetError(
+      'E_INVALID_OPTION',
+      `Unknown ${what} ${JSON.stringify(key)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}; expected one of ${known.join(', ')}`,
+    );
+  }
+}
+
+/** The candidate within edit distance 2 (case-insensitive), so `seg_num`, `segnum` and `thread` find their option. */
+function closestName(name: string, candidates: readonly string[]): string | undefined {
+  const a = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of candidates) {
+    const b = candidate.toLowerCase();
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let diagonal = row[0]!;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const above = row[j]!;
+        row[j] = Math.min(above + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+        diagonal = above;
+      }
+    }
+    if (row[b.length]! < bestDistance) [best, bestDistance] = [candidate, row[b.length]!];
+  }
+  return best;
+}

@@ -1,6 +1,6 @@
 // The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
 import { availableParallelism } from 'node:os';
-import { StnetError, checkInteger, invalidOption, isStnetError } from './errors.js';
+import { StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable } from './graph/session.js';
 import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
@@ -40,40 +40,12 @@ export interface StNetOutputs {
   readonly logits: Float32Array;
 }
 
-function closest(name: string, candidates: readonly string[]): string | undefined {
-  const dist = (a: string, b: string): number => {
-    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-    for (let i = 1; i <= a.length; i++) {
-      let prev = row[0]!;
-      row[0] = i;
-      for (let j = 1; j <= b.length; j++) {
-        const cur = row[j]!;
-        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
-        prev = cur;
-      }
-    }
-    return row[b.length]!;
-  };
-  let best: string | undefined;
-  let bestD = 3;
-  for (const c of candidates) {
-    const d = dist(name, c);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best;
-}
-
 /** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
 export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_OPTION_KEYS): { weights: string | undefined; threads: number; useGpu: boolean } {
   if (opts === undefined) opts = {};
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'an object', opts);
   const o = opts as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!keys.includes(key)) {
-      const hint = closest(key, keys);
-      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)}${hint === undefined ? '' : ` (did you mean ${hint}?)`}; valid options: ${keys.join(', ')}`);
-    }
-  }
+  checkKnownKeys(o, keys);
   if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
   const threads = o.threads === undefined ? availableParallelism() : checkInteger('threads', o.threads, 1, MAX_THREADS);
   if (o.useGpu !== undefined && typeof o.useGpu !== 'boolean') throw invalidOption('useGpu', 'a boolean', o.useGpu);

@@ -89,7 +89,7 @@ describe('validateClassifyOptions', () => {
     [{ decodeTimeoutMs: 0 }, /for decodeTimeoutMs but received 0/],
     [{ onProgress: 'yes' }, /Expected function for onProgress/],
     [{ signal: {} }, /Expected AbortSignal for signal/],
-    [{ top_k: 3 }, /Unknown option "top_k"; expected one of topK, segNum/],
+    [{ top_k: 3 }, /Unknown option "top_k" \(did you mean topK\?\); expected one of topK, segNum/],
   ])('%j is refused', (opts, re) => {
     const err = (() => {
       try {

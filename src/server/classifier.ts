@@ -2,25 +2,11 @@
 // videos, not batches, and cancel each on its own. A loaded StNet model is adapted to this by
 // `modelWorker` (serve.ts); tests can pass any object of this shape.
 
-export interface ServerPrediction {
-  readonly label: string;
-  readonly index: number;
-  readonly prob: number;
-}
+import type { Prediction, VideoResult } from '../classify.js';
 
-/** The same shape as one entry of the CLI's JSON output (`model.classify(...)`'s VideoResult). */
-export type ServerVideoResult =
-  | {
-      readonly path: string;
-      readonly ok: true;
-      readonly predictions: readonly ServerPrediction[];
-      readonly timing: { readonly decodeMs: number; readonly inferMs: number };
-    }
-  | {
-      readonly path: string;
-      readonly ok: false;
-      readonly error: { readonly code: string; readonly message: string };
-    };
+// The server answers exactly what `model.classify` (and the CLI's JSON output) gives.
+export type ServerPrediction = Prediction;
+export type ServerVideoResult = VideoResult;
 
 export interface ServerClassifyOptions {
   readonly topK: number;

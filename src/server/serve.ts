@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { classifyVideos, validateClassifyOptions } from '../classify.js';
-import { StnetError, checkInteger, invalidOption } from '../errors.js';
+import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { StNet } from '../stnet.js';
 import { loadVideo } from '../video/load-video.js';
 import { loadWeights } from '../weights/index.js';
@@ -139,9 +139,7 @@ export interface ResolvedServeOptions {
 /** Validates every option before any model is loaded, and fills the defaults. */
 export function resolveServeOptions(opts: ServeOptions, cores = availableParallelism()): ResolvedServeOptions {
   const known = ['host', 'port', 'weights', 'workers', 'threads', 'maxUploadMb', 'maxQueue', 'token', 'shutdownGraceMs', 'log', 'classifyDefaults', 'onMessage'];
-  for (const key of Object.keys(opts)) {
-    if (!known.includes(key)) throw new StnetError('E_INVALID_OPTION', `Unknown serve option ${JSON.stringify(key)}; expected one of ${known.join(', ')}`);
-  }
+  checkKnownKeys(opts, known, 'serve option');
   const host = opts.host ?? SERVE_DEFAULTS.host;
   if (typeof host !== 'string' || host.trim() === '') throw invalidOption('host', 'host name or IP address', host);
   const port = checkInteger('port', opts.port ?? SERVE_DEFAULTS.port, 0, 65535);

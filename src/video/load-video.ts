@@ -4,7 +4,7 @@
 
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { StnetError, checkInteger, invalidOption } from '../errors.js';
+import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { findFfmpeg } from './ffmpeg.js';
 import { cancelledError, type RunLimits } from './child.js';
 import { probeVideo, type ProbeResult } from './probe.js';
@@ -82,12 +82,7 @@ interface ResolvedOptions {
 /** Validates loadVideo options (sync, before any file or process work). Throws E_INVALID_OPTION. */
 export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}): ResolvedOptions {
   if (opts === null || typeof opts !== 'object') throw invalidOption('options', 'an object', opts);
-  for (const key of Object.keys(opts)) {
-    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
-      const near = KNOWN_OPTIONS.find((k) => k.toLowerCase() === key.toLowerCase().replace(/[_-]/g, ''));
-      throw new StnetError('E_INVALID_OPTION', `Unknown option ${JSON.stringify(key)} for loadVideo${near ? ` (did you mean ${near}?)` : ''}; known options: ${KNOWN_OPTIONS.join(', ')}`);
-    }
-  }
+  checkKnownKeys(opts, KNOWN_OPTIONS, 'loadVideo option');
   const segNum = checkInteger('segNum', opts.segNum ?? LOAD_VIDEO_DEFAULTS.segNum, 1, 1024);
   const seglen = checkInteger('seglen', opts.seglen ?? LOAD_VIDEO_DEFAULTS.seglen, 1, 64);
   const shortSize = checkInteger('shortSize', opts.shortSize ?? LOAD_VIDEO_DEFAULTS.shortSize, 1, 4096);

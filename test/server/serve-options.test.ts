@@ -36,7 +36,7 @@ describe('resolveServeOptions', () => {
     [{ maxUploadMb: -1 }, 'Expected positive number of MiB for max_upload_mb but received -1'],
     [{ host: '' }, 'Expected host name or IP address for host but received ""'],
     [{ token: '' }, 'Expected non-empty string for token but received ""'],
-    [{ prot: 1 }, /^Unknown serve option "prot"; expected one of host, port,/],
+    [{ prot: 1 }, /^Unknown serve option "prot" \(did you mean port\?\); expected one of host, port,/],
   ])('%j -> E_INVALID_OPTION', (opts, message) => {
     expect(() => resolveServeOptions(opts as never, 2)).toThrow(expect.objectContaining({ code: 'E_INVALID_OPTION', message: typeof message === 'string' ? message : expect.stringMatching(message) }));
   });

@@ -118,7 +118,7 @@ describe('options are validated before any work', () => {
     [{ shortSize: 112 }, /targetSize but received 256/], // default target 256 > 112
     [{ timeoutMs: 0 }, /positive number of milliseconds for timeoutMs but received 0/],
     [{ signal: 'stop' as unknown as AbortSignal }, /AbortSignal for signal/],
-    [{ segnum: 7 } as unknown as LoadVideoOptions, /Unknown option "segnum" for loadVideo \(did you mean segNum\?\)/],
+    [{ segnum: 7 } as unknown as LoadVideoOptions, /Unknown loadVideo option "segnum" \(did you mean segNum\?\)/],
     [{ segNum: 1024, seglen: 64, targetSize: 256 }, /segNum \* seglen \* 3 \* targetSize\^2/],
   ])('%j -> E_INVALID_OPTION', async (opts, message) => {
     expect(() => resolveLoadVideoOptions(opts)).toThrow(message);
