@@ -15,6 +15,7 @@ import { EXIT_CODES } from '../../src/cli/options.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { spawn } from 'node:child_process';
 import { BIN, ROOT, cleanEnv, ensureBuilt, runCli } from './run-cli.js';
+import { closedPort } from '../helpers/net.js';
 
 const SMALL = ['--seg_num', '7', '--short_size', '112', '--target_size', '112'];
 const AVI = join(VIDEOS_DIR, 'paddlevideo_example.avi');
@@ -430,10 +431,3 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('serve with the golden weights', () 
 
 if (!HAS_GOLDEN) describe.skip(GOLDEN_SKIP_REASON, () => undefined);
 
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}

@@ -13,6 +13,7 @@ import { cacheFileName, findCachedWeights, OFFICIAL_WEIGHTS_URLS, removeStalePar
 import { downloadTimeoutMs, downloadWeights } from '../../src/weights/download.js';
 import { resolveWeights, weightsUrls } from '../../src/weights/resolve.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
+import { closedPort } from '../helpers/net.js';
 
 interface Served {
   server: http.Server;
@@ -80,14 +81,6 @@ async function startServer(): Promise<Served> {
   return { server, base: `http://127.0.0.1:${port}`, hits, sockets };
 }
 
-/** A port on 127.0.0.1 with nothing listening (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function cacheListing(): string[] {
   try {
