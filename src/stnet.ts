@@ -73,7 +73,7 @@ export class StNet {
     // Fail before the weights are read: loading them takes a second or more.
     if (o.useGpu) assertGpuAvailable();
     const dl = checkDownloadOptions(opts);
-    const { path, source } = await resolveWeights({ weights: o.weights, ...dl });
+    const { path, source, weights: downloaded } = await resolveWeights({ weights: o.weights, ...dl });
     // The graph cache (src/weights/cache.ts): a second start reads the built graph instead of the weights.
     const graphPath = graphCacheEnabled(dl.graphCache, source === 'cache' || source === 'download') ? graphCachePath(path, dl.cacheDir) : undefined;
     if (graphPath !== undefined) {
@@ -87,7 +87,8 @@ export class StNet {
         }
       }
     }
-    const weights = await loadWeights(path);
+    // A fresh download was already parsed to validate it: no second parse.
+    const weights = downloaded ?? (await loadWeights(path));
     return StNet.create(weights, o, path, graphPath);
   }
 

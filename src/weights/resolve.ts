@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
 import { OFFICIAL_WEIGHTS_URLS, findCachedWeights, weightsCacheDir } from './cache.js';
 import { downloadWeights, type DownloadProgress } from './download.js';
+import type { StnetWeights } from './types.js';
 
 export type { DownloadProgress } from './download.js';
 
@@ -78,6 +79,8 @@ export type WeightsSource = 'option' | 'env' | 'cache' | 'download';
 export interface ResolvedWeights {
   readonly path: string;
   readonly source: WeightsSource;
+  /** After a download: the weights its validation parsed, so that the caller need not parse the file again. */
+  readonly weights?: StnetWeights;
 }
 
 /** The download URLs in effect: the option, else STNET_WEIGHTS_URL, else the official list. */
@@ -106,6 +109,7 @@ export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<
   }
   // Imported here, not at the top: the parsers are only needed for a download's validation.
   const { loadWeights } = await import('./index.js');
+  let weights: StnetWeights | undefined;
   const path = await downloadWeights({
     urls,
     dir,
@@ -114,10 +118,10 @@ export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<
     onProgress: opts.onDownloadProgress,
     signal: opts.signal,
     validate: async (p) => {
-      await loadWeights(p);
+      weights = await loadWeights(p);
     },
   });
-  return { path, source: 'download' };
+  return weights === undefined ? { path, source: 'download' } : { path, source: 'download', weights };
 }
 
 /** The path of the weights to use (downloading them into the cache on first use). */

@@ -124,6 +124,9 @@ describe.skipIf(!HAS_GOLDEN)('weights download (local server)', () => {
     expect(starts).toEqual([weightsSize]);
     expect(seen.at(-1)).toBe(weightsSize);
     expect(seen.length).toBeGreaterThan(1);
+    // The validation's parse is handed back, so StNet.load does not parse the file a second time.
+    expect(r.weights?.size).toBe(301);
+    expect(r.weights?.get('fc_0.w_0')?.shape).toEqual([1024, 400]);
 
     const before = srv.hits.length;
     const again = await resolveWeights();
