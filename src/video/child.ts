@@ -86,12 +86,40 @@ function timeoutError(limits: RunLimits): StnetError {
   return new StnetError('E_VIDEO_TIMEOUT', `Decoding ${limits.path} took longer than the timeout of ${limits.timeoutMs} ms and was stopped; raise the timeout (timeoutMs, or --decode_timeout on the CLI) if the video is long`, { path: limits.path });
 }
 
-/** The last few meaningful lines of ffmpeg's stderr, for messages. */
-export function stderrSummary(stderr: string, lines = 3): string {
-  return stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .slice(-lines)
-    .join(' | ');
+/** The lines of ffmpeg's/ffprobe's stderr that explain a failure: error-like lines first, else the last lines. */
+export function stderrSummary(stderr: string, max = 3): string {
+  const lines = stderr.split('\n').map((l) => l.trim());
+  const bad = lines.filter((l) => /error|invalid|not found|unsupported|failed|could not|cannot|no such|denied|moov atom|unknown/i.test(l));
+  return (bad.length > 0 ? bad : lines.filter((l) => l.length > 0)).slice(-max).join(' | ');
+}
+
+export interface ChildFailureContext {
+  tool: 'ffmpeg' | 'ffprobe';
+  version: string;
+  bin: string;
+  /** What the child was doing to the file: "reading" / "decoding". */
+  doing: string;
+  /** The non-zero-exit message, before the stderr summary: "cannot read <path> as a video". */
+  cannot: string;
+  path: string;
+}
+
+/**
+ * The error for a child that ended by itself without success (our own kills reject inside runChild), or
+ * undefined when it succeeded. A crash (signal) is blamed on the build, not the file; stderr is kept as the cause.
+ */
+export function childFailure(res: RunResult, c: ChildFailureContext): StnetError | undefined {
+  const cause = new Error(res.stderr.slice(-4000));
+  if (res.exitSignal !== null) {
+    const env = c.tool === 'ffmpeg' ? 'STNET_FFMPEG' : 'STNET_FFPROBE';
+    return new StnetError(
+      'E_VIDEO_UNDECODABLE',
+      `${c.tool} ${c.version} (${c.bin}) crashed (${res.exitSignal}) ${c.doing} ${c.path}: a bug of that build, not necessarily of the file; install ffmpeg (apt-get install ffmpeg) or point ${env} at another build`,
+      { path: c.path, cause },
+    );
+  }
+  if (res.code !== 0) {
+    return new StnetError('E_VIDEO_UNDECODABLE', `${c.tool} ${c.cannot}: ${stderrSummary(res.stderr) || `exit status ${res.code}`}`, { path: c.path, cause });
+  }
+  return undefined;
 }

@@ -9,7 +9,7 @@
 
 import { StnetError } from '../errors.js';
 import type { FfmpegInfo } from './ffmpeg.js';
-import { runChild, type RunLimits } from './child.js';
+import { childFailure, runChild, stderrSummary, type RunLimits } from './child.js';
 import { selectExpression } from './sample.js';
 import type { RgbImage } from '../transforms/resize.js';
 
@@ -36,13 +36,6 @@ export function parseFramesDecoded(stderr: string): number | undefined {
   let found: number | undefined;
   for (let m = re.exec(stderr); m; m = re.exec(stderr)) found = (found ?? 0) + Number(m[1]);
   return found;
-}
-
-/** The lines of ffmpeg's stderr that explain a failure. */
-export function ffmpegErrorLines(stderr: string, max = 3): string {
-  const lines = stderr.split('\n').map((l) => l.trim());
-  const bad = lines.filter((l) => /error|invalid|not found|unsupported|failed|could not|cannot|no such|denied|moov atom|unknown/i.test(l));
-  return (bad.length > 0 ? bad : lines.filter((l) => l.length > 0)).slice(-max).join(' | ');
 }
 
 export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonly number[], formatName = ''): string[] {
@@ -103,22 +96,12 @@ export async function decodeFrames(
   const framesDecoded = parseFramesDecoded(res.stderr);
   if (res.code !== 0 && received === 0 && (framesDecoded === 0 || /Cannot determine format of input stream \S+ after EOF/.test(res.stderr))) {
     // ffmpeg fails when not one frame decodes (e.g. "Cannot determine format of input stream 0:0 after EOF").
-    throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${limits.path} decodes: ${ffmpegErrorLines(res.stderr)}`, {
+    throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${limits.path} decodes: ${stderrSummary(res.stderr)}`, {
       path: limits.path,
       cause: new Error(res.stderr.slice(-4000)),
     });
   }
-  if (res.exitSignal !== null) {
-    throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg ${tools.version} (${tools.ffmpeg}) crashed (${res.exitSignal}) decoding ${limits.path}: a bug of that build, not necessarily of the file; point STNET_FFMPEG at another build`, {
-      path: limits.path,
-      cause: new Error(res.stderr.slice(-4000)),
-    });
-  }
-  if (res.code !== 0) {
-    throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg cannot decode ${limits.path}: ${ffmpegErrorLines(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
-      path: limits.path,
-      cause: new Error(res.stderr.slice(-4000)),
-    });
-  }
+  const failed = childFailure(res, { tool: 'ffmpeg', version: tools.version, bin: tools.ffmpeg, doing: 'decoding', cannot: `cannot decode ${limits.path}`, path: limits.path });
+  if (failed) throw failed;
   return { framesDecoded, framesReceived: received };
 }

@@ -7,11 +7,11 @@ import { resolve } from 'node:path';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { findFfmpeg } from './ffmpeg.js';
 import { cancelledError, type RunLimits } from './child.js';
-import { probeVideo, type ProbeResult } from './probe.js';
+import { probeVideo } from './probe.js';
 import { decodeFrames } from './decode.js';
 import { distinctSorted, sampleFrameIndices } from './sample.js';
 import { groupScaleSize, makeBilinearResizer, type RgbImage } from '../transforms/resize.js';
-import { centerCropOffsets, cropRgb } from '../transforms/crop.js';
+import { centerCropOffsets } from '../transforms/crop.js';
 import { normalizeToChw } from '../transforms/normalize.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
 
@@ -119,8 +119,8 @@ async function checkFile(abs: string): Promise<void> {
 function framePipeline(width: number, height: number, shortSize: number, target: number) {
   const [rw, rh] = groupScaleSize(width, height, shortSize);
   const crop = centerCropOffsets(rw, rh, target);
-  const resize = rw === width && rh === height ? undefined : makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
-  const apply = (img: RgbImage): RgbImage => (resize ? resize(img) : cropRgb(img, crop.x, crop.y, target, target));
+  // When the size is kept (short side already shortSize) the resizer skips both passes and only copies the crop.
+  const apply: (img: RgbImage) => RgbImage = makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
   return { resized: [rw, rh] as [number, number], crop, apply };
 }
 
@@ -169,20 +169,22 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
       else slots.set(idx, [k]);
     });
     passes++;
-    const got = new Set<number>();
     const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName }, limits, (idx, img) => {
       const ks = slots.get(idx)!;
       const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
       normalizeToChw(pipeline.apply(img), data, first);
       for (let i = 1; i < ks.length; i++) data.copyWithin(frameOffset(ks[i]!, o.seglen, o.targetSize), first, first + block);
-      got.add(idx);
     });
-    // Without ffmpeg's statistics, fall back to what arrived: all requested frames -> the guess stands.
-    const decoded = result.framesDecoded ?? (result.framesReceived === distinct.length ? n : result.framesReceived);
+    // decodeFrames delivers each distinct index once, in order.
+    const complete = result.framesReceived === distinct.length;
+    // Without ffmpeg's statistics, fall back to what arrived: all requested frames -> the guess stands; otherwise
+    // the stream decodes at least up to the last frame that arrived.
+    const received = result.framesReceived;
+    const decoded = result.framesDecoded ?? (complete ? n : received > 0 ? distinct[received - 1]! + 1 : 0);
     const trueN = Math.min(C, decoded);
     if (trueN < 1) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${abs} decodes (${probe.codec}, ${probe.packets} packets)`, { path: abs });
     const again = trueN !== n && sampleFrameIndices(trueN, o.segNum, o.seglen).some((v, i) => v !== indices[i]);
-    if (!again && got.size === distinct.length) {
+    if (!again && complete) {
       return {
         data,
         dims,
@@ -203,7 +205,7 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
       };
     }
     if (passes >= 2 || !again) {
-      throw new StnetError('E_VIDEO_UNDECODABLE', `Decoding ${abs} gave inconsistent frame counts (expected ${distinct.length} sampled frames, got ${got.size}; ${decoded} decoded)`, { path: abs });
+      throw new StnetError('E_VIDEO_UNDECODABLE', `Decoding ${abs} gave inconsistent frame counts (expected ${distinct.length} sampled frames, got ${received}; ${decoded} decoded)`, { path: abs });
     }
     n = trueN;
   }

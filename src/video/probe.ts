@@ -4,7 +4,7 @@
 
 import { StnetError } from '../errors.js';
 import type { FfmpegInfo } from './ffmpeg.js';
-import { runChild, stderrSummary, type RunLimits } from './child.js';
+import { childFailure, runChild, type RunLimits } from './child.js';
 
 export interface ProbeResult {
   /** Index of the chosen stream in the file (the first video stream, as OpenCV's FFmpeg backend picks). */
@@ -102,19 +102,8 @@ export async function probeVideo(tools: FfmpegInfo, absPath: string, limits: Run
   // Decoded once at the end: a chunk boundary may split a UTF-8 sequence (the file name is in the output).
   const stdout = Buffer.concat(chunks).toString('utf8');
   const path = limits.path;
-  if (res.exitSignal !== null) {
-    // Not our kill (that rejects in runChild): the binary itself crashed, e.g. the bundled 2023 static ffprobe on MPEG-TS.
-    throw new StnetError('E_VIDEO_UNDECODABLE', `ffprobe ${tools.ffprobeVersion} (${tools.ffprobe}) crashed (${res.exitSignal}) reading ${path}: a bug of that build, not necessarily of the file; install ffmpeg/ffprobe (apt-get install ffmpeg) or point STNET_FFPROBE at another build`, {
-      path,
-      cause: new Error(res.stderr.slice(-4000)),
-    });
-  }
-  if (res.code !== 0) {
-    throw new StnetError('E_VIDEO_UNDECODABLE', `ffprobe cannot read ${path} as a video: ${stderrSummary(res.stderr) || `exit status ${res.code ?? res.exitSignal}`}`, {
-      path,
-      cause: new Error(res.stderr.slice(-4000)),
-    });
-  }
+  const failed = childFailure(res, { tool: 'ffprobe', version: tools.ffprobeVersion, bin: tools.ffprobe, doing: 'reading', cannot: `cannot read ${path} as a video`, path });
+  if (failed) throw failed;
   let parsed: FfprobeOutput;
   try {
     parsed = JSON.parse(stdout) as FfprobeOutput;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { centerCropOffsets, cropRgb, roundHalfEven } from '../../src/transforms/crop.js';
-import { IMAGE_MEAN, IMAGE_STD, normalizeLevel, normalizeToChw } from '../../src/transforms/normalize.js';
+import { normalizeLevel, normalizeToChw } from '../../src/transforms/normalize.js';
 import { clipDims, frameOffset, packSuperImage } from '../../src/transforms/layout.js';
 
 describe('roundHalfEven (Python 3 round)', () => {
@@ -48,12 +48,16 @@ describe('normalize', () => {
     expect(normalizeLevel(255, 0)).toBeCloseTo(2.2489083, 5);
     expect(normalizeLevel(0, 1)).toBeCloseTo(-2.0357141, 5);
     expect(normalizeLevel(255, 2)).toBeCloseTo(2.64, 5);
-    for (let c = 0; c < 3; c++) {
-      for (const v of [0, 1, 127, 128, 254, 255]) {
-        const f = Math.fround;
-        expect(normalizeLevel(v, c)).toBe(f(f(f(v / 255) - f(IMAGE_MEAN[c]!)) / f(IMAGE_STD[c]!)));
-      }
-    }
+    // Exact float32 results of the reference's NumPy steps, computed with NumPy 2.4 outside this code:
+    // (np.float32(v) / 255 - mean_f32) / std_f32 for v in 0, 1, 127, 128, 254, 255.
+    const numpy = [
+      [-2.1179039478302, -2.1007792949676514, 0.0569397434592247, 0.07406462728977203, 2.231783390045166, 2.248908281326294],
+      [-2.0357141494750977, -2.018207311630249, 0.18767505884170532, 0.20518219470977783, 2.4110641479492188, 2.4285714626312256],
+      [-1.804444432258606, -1.7870151996612549, 0.4090632498264313, 0.4264925718307495, 2.6225709915161133, 2.640000104904175],
+    ];
+    [0, 1, 127, 128, 254, 255].forEach((v, i) => {
+      for (let c = 0; c < 3; c++) expect(normalizeLevel(v, c)).toBe(numpy[c]![i]);
+    });
   });
 
   it('writes HWC RGB as CHW planes', () => {

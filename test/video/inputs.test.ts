@@ -54,7 +54,7 @@ afterAll(() => {
 });
 
 describe('containers and codecs', () => {
-  it.each([
+  const codecs: [string, string][] = [
     ['h264.mp4', 'h264'],
     ['mpeg4.avi', 'mpeg4'],
     ['vp9.webm', 'vp9'],
@@ -62,8 +62,10 @@ describe('containers and codecs', () => {
     ['mpeg2.ts', 'mpeg2video'],
     ['vp8.webm', 'vp8'],
     ['av1.mkv', 'av1'],
-  ])('%s (%s): all frames counted, the sampled ones match a full decode', async (name, codec) => {
-    if (name.endsWith('.ts') && !PROBE_READS_TS) return; // bundled ffprobe crashes on MPEG-TS (documented)
+  ];
+  // The bundled ffprobe crashes on MPEG-TS (documented): reported as skipped, not as passed.
+  if (!PROBE_READS_TS) it.skip('mpeg2.ts: only the bundled ffprobe is available and it crashes on MPEG-TS', () => undefined);
+  it.each(codecs.filter(([name]) => PROBE_READS_TS || !name.endsWith('.ts')))('%s (%s): all frames counted, the sampled ones match a full decode', async (name, codec) => {
     const clip = await loadVideo(f(name), SMALL);
     expect(clip.info.codec).toBe(codec);
     expect(clip.info.frameCount).toBe(10);
