@@ -1,6 +1,6 @@
 // The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
 import { availableParallelism } from 'node:os';
-import { StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError } from './errors.js';
+import { StnetError, checkInteger, checkKnownKeys, invalidOption } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable } from './graph/session.js';
 import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
@@ -81,9 +81,10 @@ export class StNet {
       if (cached !== undefined) {
         try {
           return new StNet(await ModelSession.create(cached, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), path);
-        } catch (err) {
-          if (isStnetError(err) && err.code === 'E_GPU_UNAVAILABLE') throw err;
-          await removeGraphCache(graphPath); // unreadable by onnxruntime: rebuild it from the weights
+        } catch {
+          // Unreadable by onnxruntime: rebuild it from the weights. (A GPU that is really missing fails again,
+          // with E_GPU_UNAVAILABLE, when the rebuilt graph's session is created.)
+          await removeGraphCache(graphPath);
         }
       }
     }
@@ -97,6 +98,30 @@ export class StNet {
     // Weights in memory: the path, download and cache options do not apply.
     const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
     return StNet.create(weights, o, undefined);
+  }
+
+  /**
+   * `count` models on the same weights, each with its own onnxruntime session (the HTTP server's workers).
+   * The graph is built once; each session gets its own copy of the bytes. Internal: used by src/server.
+   */
+  static async replicas(weights: StnetWeights, count: number, opts: Omit<StNetLoadOptions, 'weights'>, onEach?: (i: number) => void): Promise<StNet[]> {
+    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
+    checkInteger('count', count, 1);
+    if (o.useGpu) assertGpuAvailable();
+    const model = buildStnetOnnx(weights);
+    const models: StNet[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        onEach?.(i);
+        const last = i === count - 1;
+        const bytes = last ? model : model.slice();
+        models.push(new StNet(await ModelSession.create(bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined));
+      }
+    } catch (err) {
+      await Promise.allSettled(models.map((m) => m.close()));
+      throw err;
+    }
+    return models;
   }
 
   private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined, graphPath?: string): Promise<StNet> {
@@ -115,8 +140,12 @@ export class StNet {
 
   /** Probabilities and the logits before softmax, for input [B, segNum, 15, H, W]. */
   async forward(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
-    if (this.session.closed) throw new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
     checkInputTensor(data, dims);
+    return this.run(data, dims);
+  }
+
+  private async run(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+    if (this.session.closed) throw closedError();
     const out = await this.session.runAll(data, dims);
     return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]! };
   }
@@ -129,8 +158,15 @@ export class StNet {
   async classify(paths: readonly string[], opts: ClassifyOptions = {}): Promise<VideoResult[]> {
     const o = validateClassifyOptions(opts);
     const list = validatePaths(paths);
-    if (this.session.closed) throw new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
-    return classifyVideos(this, loadVideo, list, o);
+    if (this.session.closed) throw closedError();
+    // loadVideo's tensors come from 8-bit pixels: the shape is checked, the finite-values scan is skipped.
+    const predictor = {
+      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => {
+        checkInputTensor(data, dims, { values: false });
+        return (await this.run(data, dims)).probs;
+      },
+    };
+    return classifyVideos(predictor, loadVideo, list, o);
   }
 
   /**
@@ -146,4 +182,8 @@ export class StNet {
   async close(): Promise<void> {
     await this.session.close();
   }
+}
+
+function closedError(): StnetError {
+  return new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
 }

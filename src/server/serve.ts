@@ -8,12 +8,10 @@
 // RSS per extra worker, measured with the golden weights; docs/server.md).
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
-import { classifyVideos, validateClassifyOptions } from '../classify.js';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { StNet } from '../stnet.js';
-import { loadVideo } from '../video/load-video.js';
 import { loadWeights } from '../weights/index.js';
-import { resolveWeightsPath } from '../weights/resolve.js';
+import { resolveWeights } from '../weights/resolve.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
 import type { ServerClassifier, ServerVideoResult } from './classifier.js';
 
@@ -83,33 +81,18 @@ export interface ServeOptions {
 export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void }) => Promise<ServerClassifier[]>;
 
 /**
- * Loads `count` StNet workers: the weights file is read and validated once, then each worker gets its
- * own onnxruntime session with `threads` threads (the parsed weights are dropped once all are built).
+ * Loads `count` StNet workers: the weights file is read and validated once (a first-use download's own parse is
+ * reused) and the graph built once; each worker gets its own onnxruntime session with `threads` threads.
  */
 export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
   return async ({ count, weights, threads, onMessage }) => {
-    const path = await resolveWeightsPath({ ...(weights !== undefined ? { weights } : {}) });
-    onMessage(`stnet serve: reading weights ${path}`);
-    const params = await loadWeights(path);
-    const models: StNet[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`);
-        models.push(await StNet.fromWeights(params, { threads }));
-      }
-    } catch (err) {
-      await Promise.allSettled(models.map((m) => m.close()));
-      throw err;
-    }
-    return models.map((model) =>
-      modelWorker(
-        {
-          classify: (paths, opts) => classifyVideos(model, loadVideo, paths, validateClassifyOptions(opts)),
-          close: () => model.close(),
-        },
-        defaults,
-      ),
+    const resolved = await resolveWeights({ ...(weights !== undefined ? { weights } : {}) });
+    onMessage(`stnet serve: reading weights ${resolved.path}`);
+    const params = resolved.weights ?? (await loadWeights(resolved.path));
+    const models = await StNet.replicas(params, count, { threads }, (i) =>
+      onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
     );
+    return models.map((model) => modelWorker({ classify: (paths, opts) => model.classify(paths, opts), close: () => model.close() }, defaults));
   };
 }
 
@@ -159,7 +142,7 @@ export async function startServer(opts: ServeOptions, loadWorkers: WorkersLoader
   const r = resolveServeOptions(opts);
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
   const loaded = await loadWorkers({ count: r.workers, weights: opts.weights, threads: r.threads, onMessage: say });
-  let app: FastifyInstance;
+  let app: FastifyInstance | undefined;
   try {
     app = await buildServer({
       workers: loaded,
@@ -171,23 +154,26 @@ export async function startServer(opts: ServeOptions, loadWorkers: WorkersLoader
     });
     await app.listen({ host: r.host, port: r.port });
   } catch (err) {
-    await Promise.allSettled(loaded.map((w) => w.close()));
+    // Closing the app runs its onClose hook: workers closed and the upload temp dir removed.
+    if (app !== undefined) await app.close().catch(() => undefined);
+    else await Promise.allSettled(loaded.map((w) => w.close()));
     const e = err as { code?: unknown; message?: unknown };
     if (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL') {
       throw new StnetError('E_INVALID_OPTION', `Cannot listen on ${r.host}:${r.port} (${String(e.code)}): choose another --port or --host`, { cause: err });
     }
     throw err;
   }
-  const address = app.server.address();
+  const started = app!;
+  const address = started.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : r.port;
   const shownHost = r.host.includes(':') ? `[${r.host}]` : r.host;
   let closing: Promise<void> | undefined;
   return {
-    app,
+    app: started,
     url: `http://${shownHost}:${port}`,
     workers: r.workers,
     threads: r.threads,
-    close: (graceMs) => (closing ??= shutdownServer(app, graceMs)),
+    close: (graceMs) => (closing ??= shutdownServer(started, graceMs)),
   };
 }
 

@@ -1,6 +1,8 @@
 // `stnet serve` option defaults and validation (before any model is loaded).
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { resolveServeOptions, startServer } from '../../src/server/serve.js';
 import { FakeWorker } from './helpers.js';
 
@@ -58,6 +60,8 @@ describe('resolveServeOptions', () => {
         message: `Cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --port or --host`,
       });
       expect(worker.closed).toBe(true);
+      // The upload dir the app made for this process is gone too (the app was closed, not just the workers).
+      expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`stnet-serve-${process.pid}-`))).toEqual([]);
     } finally {
       blocker.close();
     }
