@@ -5,17 +5,16 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { CLASSIFY_DEFAULTS, classifyVideos, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
+import { CLASSIFY_DEFAULTS, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
 import { StnetError, isStnetError } from '../errors.js';
 import { serveCommand } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
-import { loadVideo } from '../video/load-video.js';
 import { graphCacheEnabled, weightsCacheDir } from '../weights/cache.js';
 import { detectFormat, DETECT_BYTES } from '../weights/detect.js';
 import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
-import { resolveWeights, weightsUrls, type ResolveWeightsOptions } from '../weights/resolve.js';
+import { resolveWeights, weightsUrls, type DownloadProgress, type ResolveWeightsOptions } from '../weights/resolve.js';
 import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
@@ -100,7 +99,7 @@ ${EXIT_CODE_HELP}${ENV_HELP}`,
     );
 
   const action =
-    (fn: (raw: Record<string, unknown>, ui: Ui, signal: AbortSignal) => Promise<number>) =>
+    (fn: (raw: Record<string, unknown>, ui: Ui, signal: AbortSignal) => Promise<number>, cancellable = true) =>
     async (raw: Record<string, unknown>, cmd: Command): Promise<void> => {
       const names: string[] = [];
       for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name());
@@ -108,7 +107,9 @@ ${EXIT_CODE_HELP}${ENV_HELP}`,
       // Ctrl-C: stop ffmpeg and downloads cleanly (temp files removed); a second Ctrl-C kills as usual.
       const controller = new AbortController();
       const onSigint = (): void => controller.abort(new Error('interrupted (SIGINT)'));
-      process.once('SIGINT', onSigint);
+      // Only commands that honour the signal take over Ctrl-C; for the others (serve has its own handling once it
+      // listens) a listener would swallow the first Ctrl-C.
+      if (cancellable) process.once('SIGINT', onSigint);
       try {
         setExit(await fn(raw, ui, controller.signal));
       } catch (err) {
@@ -170,13 +171,13 @@ ${EXIT_CODE_HELP}`,
     .addOption(new Option('--weights <path>', 'explicit weights (default: STNET_WEIGHTS, else the cache)'))
     .addOption(new Option('--weights_url <url>', 'the download URL whose cached file to look for'))
     .addHelpText('after', `\nExamples:\n  $ stnet weights path\n  $ ls -l "$(stnet weights path)"\n${EXIT_CODE_HELP}`)
-    .action(action((raw) => weightsPathCommand(raw, io)));
+    .action(action((raw) => weightsPathCommand(raw, io), false));
   weights
     .command('verify')
     .description('load and validate weights; print format, parameter count and sha256 (never downloads)')
     .addOption(new Option('--weights <path>', 'weights to check (default: STNET_WEIGHTS, else the cache)'))
     .addHelpText('after', `\nExamples:\n  $ stnet weights verify\n  $ stnet weights verify --weights ./STNET_final.pdparams\n${EXIT_CODE_HELP}`)
-    .action(action((raw) => weightsVerifyCommand(raw, io)));
+    .action(action((raw) => weightsVerifyCommand(raw, io), false));
   weights.addHelpText('after', `\nExamples:\n  $ stnet weights download\n  $ stnet weights path\n  $ stnet weights verify --weights ./STNET.pdparams\n`);
 
   // --- export-onnx
@@ -208,7 +209,7 @@ ${EXIT_CODE_HELP}`,
     .addOption(new Option('--target_size <px>', `centre-crop size (default ${CLASSIFY_DEFAULTS.targetSize})`))
     .addOption(new Option('--log', "fastify's JSON request log on stderr"))
     .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
-    .action(action((raw) => serveCli(raw)));
+    .action(action((raw) => serveCli(raw), false));
 
   return program;
 }
@@ -233,19 +234,26 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   validatePaths(paths, '--input_path');
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
-  const weightsPath = await resolveWithUi({ weights: values.weights, weightsUrl: values.weightsUrl, signal }, ui);
-  // The CLI is started again and again with the same weights: always keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
+  // StNet.load resolves (and on first use downloads) the weights itself, so a download is parsed only once.
+  const hooks = downloadHooks(ui);
   const model = await StNet.load({
-    weights: weightsPath,
+    ...(values.weights !== undefined ? { weights: values.weights } : {}),
+    ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
     ...(values.threads !== undefined ? { threads: values.threads } : {}),
     useGpu: values.useGpu,
+    signal,
+    onDownloadStart: hooks.onDownloadStart,
+    onDownloadProgress: hooks.onDownloadProgress,
+    // The CLI is started again and again with the same weights: always keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
     graphCache: graphCacheEnabled(undefined, true),
   });
+  ui.stop();
+  if (hooks.downloaded()) ui.log(`weights saved to ${model.weightsPath ?? ''}`);
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
     const bar = ui.batch(paths.length);
-    const results: VideoResult[] = await classifyVideos(model, loadVideo, paths, {
+    const results: VideoResult[] = await model.classify(paths, {
       ...classifyOpts,
       signal,
       onProgress: ({ done, result }) => {
@@ -286,17 +294,23 @@ export async function readList(file: string, cwd: string): Promise<string[]> {
   return paths;
 }
 
-/** resolveWeights with the download shown on stderr. */
-async function resolveWithUi(opts: ResolveWeightsOptions, ui: Ui): Promise<string> {
+/** A weights download shown on stderr: an info line and a progress bar. */
+function downloadHooks(ui: Ui, what = 'no weights given and none cached: downloading') {
   let bar: ReturnType<Ui['download']> | undefined;
-  const resolved = await resolveWeights({
-    ...opts,
-    onDownloadStart: (url, total) => {
-      ui.log(`no weights given and none cached: downloading ${url}${total !== undefined ? ` (${(total / 1048576).toFixed(1)} MB)` : ''}`);
+  return {
+    onDownloadStart: (url: string, total: number | undefined): void => {
+      ui.log(`${what} ${url}${total !== undefined ? ` (${(total / 1048576).toFixed(1)} MB)` : ''}`);
       bar = ui.download(url, total);
     },
-    onDownloadProgress: (p) => bar?.update(p.receivedBytes),
-  });
+    onDownloadProgress: (p: DownloadProgress): void => bar?.update(p.receivedBytes),
+    downloaded: (): boolean => bar !== undefined,
+  };
+}
+
+/** resolveWeights with the download shown on stderr. */
+async function resolveWithUi(opts: ResolveWeightsOptions, ui: Ui): Promise<string> {
+  const hooks = downloadHooks(ui);
+  const resolved = await resolveWeights({ ...opts, onDownloadStart: hooks.onDownloadStart, onDownloadProgress: hooks.onDownloadProgress });
   ui.stop();
   if (resolved.source === 'download') ui.log(`weights saved to ${resolved.path}`);
   return resolved.path;
@@ -306,7 +320,7 @@ async function resolveWithUi(opts: ResolveWeightsOptions, ui: Ui): Promise<strin
 
 async function weightsDownloadCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signal: AbortSignal): Promise<number> {
   const urls = weightsUrls(raw.weights_url as string | undefined);
-  let bar: ReturnType<Ui['download']> | undefined;
+  const hooks = downloadHooks(ui, 'downloading');
   const path = await downloadWeights({
     urls,
     dir: weightsCacheDir(),
@@ -316,11 +330,8 @@ async function weightsDownloadCommand(raw: Record<string, unknown>, ui: Ui, io: 
       ui.log('validating the download');
       await loadWeights(p);
     },
-    onStart: (url, total) => {
-      ui.log(`downloading ${url}${total !== undefined ? ` (${(total / 1048576).toFixed(1)} MB)` : ''}`);
-      bar = ui.download(url, total);
-    },
-    onProgress: (p) => bar?.update(p.receivedBytes),
+    onStart: hooks.onDownloadStart,
+    onProgress: hooks.onDownloadProgress,
   });
   ui.stop();
   io.stdout.write(`${path}\n`);

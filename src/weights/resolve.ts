@@ -30,6 +30,8 @@ export interface DownloadOptions {
    * changes the default.
    */
   graphCache?: boolean;
+  /** Cancels a download in progress (the partial file is removed) with E_CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
@@ -40,12 +42,12 @@ export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
   'onDownloadStart',
   'onDownloadProgress',
   'graphCache',
+  'signal',
 ];
 
 export interface ResolveWeightsOptions extends DownloadOptions {
   /** Explicit path (file, directory or archive). */
   weights?: string;
-  signal?: AbortSignal;
 }
 
 /** Picks and checks the download options out of a larger option object (unknown keys are the caller's job). */
@@ -71,6 +73,10 @@ export function checkDownloadOptions(opts: DownloadOptions): DownloadOptions {
   }
   if (opts.onDownloadStart !== undefined) out.onDownloadStart = opts.onDownloadStart;
   if (opts.onDownloadProgress !== undefined) out.onDownloadProgress = opts.onDownloadProgress;
+  if (opts.signal !== undefined) {
+    if (!(opts.signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', opts.signal);
+    out.signal = opts.signal;
+  }
   return out;
 }
 
