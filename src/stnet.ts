@@ -32,7 +32,8 @@ export interface StNetLoadOptions extends DownloadOptions {
 
 /** Every key StNet.load accepts; anything else is a typo and is refused (a new option must be added here). */
 const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', ...DOWNLOAD_OPTION_KEYS];
-const MAX_THREADS = 1024;
+/** Most onnxruntime intra-op threads a model may ask for (shared by the CLI's and the server's checks). */
+export const MAX_THREADS = 1024;
 
 /** Logits and probabilities of one forward pass, each B*400 values. */
 export interface StNetOutputs {

@@ -3,12 +3,13 @@
 import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS, validateClassifyOptions, type ClassifyOptions } from '../classify.js';
 import type { ServeOptions } from '../server/serve.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
+import { MAX_THREADS } from '../stnet.js';
 
 export const FORMATS = ['text', 'json', 'jsonl', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
 
 /** Threads, as StNet.load checks them (its default: one per core). */
-export const THREADS_LIMITS = [1, 1024] as const;
+export const THREADS_LIMITS = [1, MAX_THREADS] as const;
 
 /** Exit codes; --help, docs/cli.md and the tests use this table. */
 export const EXIT_CODES = [

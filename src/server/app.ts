@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
+import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS } from '../classify.js';
 import { ERROR_CODES, StnetError, checkInteger, invalidOption, isStnetError, type StnetErrorCode } from '../errors.js';
 import type { ServerClassifier, ServerVideoResult } from './classifier.js';
 import { ServerMetrics, PROMETHEUS_CONTENT_TYPE } from './metrics.js';
@@ -22,13 +23,13 @@ import { WorkQueue, cancelled, type QueueStats, type Slot } from './queue.js';
 
 export const SERVER_DEFAULTS = Object.freeze({
   maxUploadBytes: 512 * 1024 * 1024,
-  topK: 5,
+  topK: CLASSIFY_DEFAULTS.topK,
   shutdownGraceMs: 10_000,
   uploadIdleMs: 30_000,
 });
 
-/** Bounds of the per-request options (the same as the library's classify options). */
-export const REQUEST_LIMITS = Object.freeze({ top_k: [1, 400], seg_num: [1, 100] } as const);
+/** Bounds of the per-request options: the library's classify options, under their snake_case names. */
+export const REQUEST_LIMITS = Object.freeze({ top_k: CLASSIFY_LIMITS.topK, seg_num: CLASSIFY_LIMITS.segNum });
 
 export interface BuildServerOptions {
   /** One entry per worker; each runs one video at a time. The server closes them at shutdown. */

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { StNet } from '../stnet.js';
+import { MAX_THREADS, StNet } from '../stnet.js';
 import { loadWeights } from '../weights/index.js';
 import { resolveWeights } from '../weights/resolve.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
@@ -127,7 +127,7 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
   if (typeof host !== 'string' || host.trim() === '') throw invalidOption('host', 'host name or IP address', host);
   const port = checkInteger('port', opts.port ?? SERVE_DEFAULTS.port, 0, 65535);
   const workers = checkInteger('workers', opts.workers ?? Math.max(1, Math.floor(cores / 2)), 1, 256);
-  const threads = checkInteger('threads', opts.threads ?? Math.max(1, Math.floor(cores / workers)), 1, 1024);
+  const threads = checkInteger('threads', opts.threads ?? Math.max(1, Math.floor(cores / workers)), 1, MAX_THREADS);
   const maxUploadMb = opts.maxUploadMb ?? SERVE_DEFAULTS.maxUploadMb;
   if (typeof maxUploadMb !== 'number' || !Number.isFinite(maxUploadMb) || maxUploadMb <= 0) throw invalidOption('max_upload_mb', 'positive number of MiB', maxUploadMb);
   const maxQueue = checkInteger('maxQueue', opts.maxQueue ?? 2 * workers, 0, 100_000);

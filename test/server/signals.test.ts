@@ -2,21 +2,20 @@
 // SIGTERM lets a request in flight finish, a second signal cancels it, and either way the process
 // exits by itself with its temp dir removed and no ffmpeg left.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, ensureBuilt } from '../cli/run-cli.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { childProcesses, request, waitFor } from './helpers.js';
 
-const DIST_CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const DIST_SERVE = fileURLToPath(new URL('../../dist/server/serve.js', import.meta.url));
-const fresh = (dist: string, src: string): boolean =>
-  existsSync(dist) && statSync(dist).mtimeMs >= statSync(fileURLToPath(new URL(`../../src/${src}`, import.meta.url))).mtimeMs;
-const DIST_FRESH = fresh(DIST_SERVE, 'server/serve.ts') && fresh(DIST_SERVE.replace('serve.js', 'app.js'), 'server/app.ts') && fresh(DIST_CLI.replace('main.js', 'program.js'), 'cli/program.ts');
-const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? 'sample videos not found' : !DIST_FRESH ? `dist/ missing or older than src/ (npm test builds it; or run npx tsc -p .)` : '';
+// The built CLI, rebuilt first when any file in src/ is newer (the same check the CLI tests use).
+const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? 'sample videos not found' : '';
+beforeAll(() => {
+  if (SKIP === '') ensureBuilt();
+});
 
 interface Served {
   child: ChildProcess;
@@ -37,7 +36,7 @@ async function serveInChild(flags: string[]): Promise<Served> {
   const weights = await goldenXz('stnet_seed7_q.pdparams');
   // A private TMPDIR shows whether the server's upload dir is gone afterwards.
   const tmp = await mkdtemp(join(tmpdir(), 'stnet-signal-test-'));
-  const args = [DIST_CLI, 'serve', '--port', '0', '--weights', weights, '--workers', '1', '--threads', '1', '--seg_num', '7', '--short_size', '112', '--target_size', '112', ...flags];
+  const args = [BIN, 'serve', '--port', '0', '--weights', weights, '--workers', '1', '--threads', '1', '--seg_num', '7', '--short_size', '112', '--target_size', '112', ...flags];
   const child = spawn(process.execPath, args, { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let err = '';
