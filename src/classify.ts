@@ -5,11 +5,10 @@
 // `{ ok: false }` result; only problems that would fail every video (ffmpeg missing, the model
 // closed, onnxruntime failing, cancellation) reject the whole call.
 import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
+import { NUM_CLASSES, SEGLEN } from './graph/stnet.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
 
-export const NUM_CLASSES = 400;
-/** Frames per segment; fixed by the network (15 = 5 frames x RGB input channels). */
-export const SEGLEN = 5;
+export { NUM_CLASSES, SEGLEN };
 
 /** Defaults: the reference's INFER config (reference.md section 1) and MODEL.topk. */
 export const CLASSIFY_DEFAULTS = Object.freeze({ topK: 5, segNum: 25, shortSize: 256, targetSize: 256 });

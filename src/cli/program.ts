@@ -1,7 +1,7 @@
 // The stnet command line: commander program, commands, exit codes. Every command returns its exit
 // code; nothing here calls process.exit(), so output is always flushed and ffmpeg/onnxruntime shut down.
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
@@ -18,6 +18,7 @@ import { resolveWeights, weightsUrls, type DownloadProgress, type ResolveWeights
 import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
+import { packageVersion } from '../version.js';
 
 export interface CliIo {
   readonly stdout: NodeJS.WriteStream;
@@ -30,10 +31,7 @@ const EXIT_SOME_FAILED = 1;
 const EXIT_USAGE = 2;
 const EXIT_INTERRUPTED = 130;
 
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { packageVersion };
 
 const EXIT_CODE_HELP = `\nExit codes:\n${EXIT_CODES.map((e) => `  ${String(e.code).padEnd(4)} ${e.meaning}`).join('\n')}\n`;
 

@@ -1,7 +1,7 @@
 // Checks a model input before any onnxruntime work, so a bad tensor fails with a message that says what to do
 // instead of an onnxruntime shape error deep inside the graph.
 import { StnetError } from '../errors.js';
-import { INPUT_CHANNELS } from './stnet.js';
+import { INPUT_CHANNELS, SEGLEN } from './stnet.js';
 
 /**
  * Smallest accepted H = W. The network downsamples by 32 (conv1 /2, max pool /2, stages 3-5 /2 each), so 32 is
@@ -36,7 +36,7 @@ export function checkInputTensor(data: unknown, dims: unknown, opts: { values?: 
   });
   const [b, segNum, channels, h, w] = dims as [number, number, number, number, number];
   if (channels !== INPUT_CHANNELS) {
-    throw invalid(`Expected ${INPUT_CHANNELS} channels (seglen 5 frames x RGB) in dims[2] but received ${channels}: pack each segment's 5 frames as one 15-channel super-image`);
+    throw invalid(`Expected ${INPUT_CHANNELS} channels (seglen ${SEGLEN} frames x RGB) in dims[2] but received ${channels}: pack each segment's ${SEGLEN} frames as one ${INPUT_CHANNELS}-channel super-image`);
   }
   if (h !== w) throw invalid(`Expected square frames (H = W, as the reference's centre crop makes them) but received H ${h}, W ${w}`);
   if (h < MIN_SPATIAL) {

@@ -155,7 +155,6 @@ export class ModelSession {
     worker: Worker,
     readonly provider: 'cpu' | 'cuda',
     readonly threads: number,
-    readonly inputName: string,
     readonly outputNames: readonly string[],
   ) {
     this.worker = worker;
@@ -207,7 +206,7 @@ export class ModelSession {
       if (opts.useGpu) throw gpuUnavailable('onnxruntime could not start its CUDA provider', new Error(detail));
       throw new StnetError('E_RUNTIME', `onnxruntime could not create the session: ${detail}`, { cause: new Error(detail) });
     }
-    return new ModelSession(worker, opts.useGpu ? 'cuda' : 'cpu', opts.threads, first.inputNames[0]!, first.outputNames);
+    return new ModelSession(worker, opts.useGpu ? 'cuda' : 'cpu', opts.threads, first.outputNames);
   }
 
   private onMessage(msg: FromWorker): void {

@@ -21,11 +21,14 @@ import { StnetError, invalidOption } from '../errors.js';
 import { loadWeights } from '../weights/index.js';
 import type { Float32Param, StnetWeights } from '../weights/types.js';
 import { GraphBuilder, OPSET, type Dim } from './onnx.js';
+import { packageVersion } from '../version.js';
 
 export const BN_EPSILON = 1e-5;
 export const NUM_CLASSES = 400;
-/** seglen 5 frames x RGB, stacked as the super-image's channels. */
-export const INPUT_CHANNELS = 15;
+/** Frames per segment; fixed by the trained network. */
+export const SEGLEN = 5;
+/** seglen frames x RGB, stacked as the super-image's channels. */
+export const INPUT_CHANNELS = SEGLEN * 3;
 export const INPUT_NAME = 'image';
 export const OUTPUT_PROBS = 'probs';
 export const OUTPUT_LOGITS = 'logits';
@@ -252,7 +255,7 @@ class StnetGraph {
         { name: probs, dims: ['batch', NUM_CLASSES] },
         { name: logits, dims: ['batch', NUM_CLASSES] },
       ],
-      producerVersion: opts.producerVersion ?? '0.1.0',
+      producerVersion: opts.producerVersion ?? packageVersion(),
       docString: `StNet ResNet-50 Kinetics-400 (PaddleVideo STNET), opset ${OPSET}. Input ${INPUT_NAME} [B, seg_num, 15, H, W] float32, normalized super-images; outputs ${OUTPUT_PROBS} (softmax) and ${OUTPUT_LOGITS}, [B, 400].`,
     });
   }
