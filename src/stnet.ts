@@ -22,7 +22,7 @@ import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
 
 export interface StNetLoadOptions extends DownloadOptions {
-  /** Weights file, module folder or archive (default: STNET_WEIGHTS, see resolveWeightsPath). */
+  /** Weights file, module folder or archive (default: STNET_WEIGHTS, then the cache, then a download; see resolveWeights). */
   weights?: string;
   /** onnxruntime intra-op threads (default: all cores, os.availableParallelism()). */
   threads?: number;

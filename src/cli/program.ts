@@ -2,7 +2,7 @@
 // code; nothing here calls process.exit(), so output is always flushed and ffmpeg/onnxruntime shut down.
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CLASSIFY_DEFAULTS, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
@@ -11,7 +11,8 @@ import { serveCommand } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
 import { graphCacheEnabled, weightsCacheDir } from '../weights/cache.js';
-import { detectFormat, DETECT_BYTES } from '../weights/detect.js';
+import { detectFormat } from '../weights/detect.js';
+import { readHead } from '../weights/io.js';
 import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
 import { resolveWeights, weightsUrls, type DownloadProgress, type ResolveWeightsOptions } from '../weights/resolve.js';
@@ -352,15 +353,8 @@ async function weightsVerifyCommand(raw: Record<string, unknown>, io: CliIo): Pr
   let format = 'directory';
   let sha = 'n/a (directory)';
   if (st.isFile()) {
-    const fh = await open(path, 'r');
-    try {
-      const head = new Uint8Array(DETECT_BYTES);
-      const { bytesRead } = await fh.read(head, 0, DETECT_BYTES, 0);
-      const det = detectFormat(head.subarray(0, bytesRead));
-      format = det.format === 'pickle' ? `pickle (protocol ${det.protocol ?? '?'})` : det.format;
-    } finally {
-      await fh.close();
-    }
+    const det = detectFormat(await readHead(path));
+    format = det.format === 'pickle' ? `pickle (protocol ${det.protocol ?? '?'})` : det.format;
     sha = await sha256File(path);
   }
   const n = (x: number): string => x.toLocaleString('en-US');

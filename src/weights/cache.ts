@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync, statSync, unlinkSy
 import { mkdir, open, readFile, rename, unlink, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { packageVersion } from '../version.js';
 
 /** The official StNet weights, newest first (reference.md section 6.0). */
 export const OFFICIAL_WEIGHTS_BASE_URL = 'https://paddlemodels.bj.bcebos.com/video_classification/';
@@ -93,15 +94,21 @@ const GRAPH_DIR = 'graphs';
 /** Graphs kept (each ~127 MiB); the least recently used beyond this are removed. */
 export const GRAPH_CACHE_KEEP = 2;
 
-/** The builder's identity: a change to the graph code must never reuse an old graph. */
+/** Code whose output ends up in a cached graph: the graph builder, and the readers that decoded the weights. */
+const GRAPH_INPUT_CODE = ['graph/stnet', 'graph/onnx', 'weights/pickle', 'weights/lodtensor', 'weights/float32', 'weights/tensor'];
+let builderIdMemo: string | undefined;
+
+/** The builder's identity: a change to the graph or reader code (or a new release) must never reuse an old graph. */
 function builderId(): string {
+  if (builderIdMemo !== undefined) return builderIdMemo;
   const h = createHash('sha256');
-  for (const name of ['stnet', 'onnx']) {
+  h.update(packageVersion());
+  for (const name of GRAPH_INPUT_CODE) {
     // dist/ has .js; under the test runner the sources are .ts.
-    const file = ['js', 'ts'].map((ext) => new URL(`../graph/${name}.${ext}`, import.meta.url)).find((u) => existsSync(u));
+    const file = ['js', 'ts'].map((ext) => new URL(`../${name}.${ext}`, import.meta.url)).find((u) => existsSync(u));
     h.update(file === undefined ? `missing:${name}` : readFileSync(file));
   }
-  return h.digest('hex');
+  return (builderIdMemo = h.digest('hex'));
 }
 
 /** Where the graph for these weights lives, or undefined when the weights are a directory/archive we cannot stat as one file. */

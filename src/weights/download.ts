@@ -8,7 +8,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StnetError, isStnetError } from '../errors.js';
+import { StnetError, checkInteger, isStnetError } from '../errors.js';
 import { cacheFileName, partialPathFor, removeStalePartials } from './cache.js';
 
 /** Connect and stall timeout: no connection, or no byte received, for this long fails the download. */
@@ -39,12 +39,7 @@ export interface DownloadWeightsOptions {
 
 /** The download timeout from the option, else STNET_DOWNLOAD_TIMEOUT_MS, else the default. */
 export function downloadTimeoutMs(explicit?: number): number {
-  if (explicit !== undefined) {
-    if (!Number.isInteger(explicit) || explicit < 1) {
-      throw new StnetError('E_INVALID_OPTION', `Expected positive integer for downloadTimeoutMs but received ${String(explicit)}`);
-    }
-    return explicit;
-  }
+  if (explicit !== undefined) return checkInteger('downloadTimeoutMs', explicit, 1);
   const env = process.env.STNET_DOWNLOAD_TIMEOUT_MS;
   if (env === undefined || env === '') return DEFAULT_DOWNLOAD_TIMEOUT_MS;
   const n = Number(env);

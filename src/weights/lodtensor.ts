@@ -22,18 +22,6 @@ export const PADDLE_DTYPES: Readonly<Record<number, DType>> = {
   21: 'int8',
 };
 
-export const PADDLE_DTYPE_CODES: Readonly<Record<DType, number>> = {
-  bool: 0,
-  int16: 1,
-  int32: 2,
-  int64: 3,
-  float16: 4,
-  float32: 5,
-  float64: 6,
-  uint8: 20,
-  int8: 21,
-};
-
 export interface LodTensorRecord {
   /** Position in the stream (0-based). */
   readonly index: number;

@@ -130,11 +130,6 @@ export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<
   return weights === undefined ? { path, source: 'download' } : { path, source: 'download', weights };
 }
 
-/** The path of the weights to use (downloading them into the cache on first use). */
-export async function resolveWeightsPath(opts: ResolveWeightsOptions = {}): Promise<string> {
-  return (await resolveWeights(opts)).path;
-}
-
 function mustExist(path: string, from: string): string {
   const abs = resolve(path);
   if (!existsSync(abs)) {

@@ -101,10 +101,13 @@ export function decodeLatin1Utf8(buf: Uint8Array, src: number, length: number, o
   return o - dst;
 }
 
-/** The bytes of a blob as a standalone Uint8Array (copies; for the generic, non-loading paths). */
+/**
+ * The bytes of a blob, for the generic (non-float32-in-place) paths. A plain range is a view into `source`, not a
+ * copy: every caller hands the result straight to decodeTyped, which makes the one aligned copy it keeps.
+ */
 export function blobBytes(source: Uint8Array, blob: Blob, what: string, path?: string): Uint8Array {
   if (blob.kind === 'bytes') return blob.bytes;
-  if (blob.kind === 'range') return copyBytes(source, blob.offset, blob.offset + blob.length);
+  if (blob.kind === 'range') return source.subarray(blob.offset, blob.offset + blob.length);
   const out = new Uint8Array(blob.length);
   const n = decodeLatin1Utf8(source, blob.offset, blob.length, out, 0);
   if (n < 0) {

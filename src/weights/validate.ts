@@ -26,6 +26,10 @@ export function validateShapes(found: Iterable<NamedShape>, path?: string): void
     else if (!sameShape(spec.shape, shape)) wrong.push(`${name} (expected ${formatShape(spec.shape)}, got ${formatShape(shape)})`);
   }
   const missing = STNET_PARAMS.filter((p) => !seen.has(p.name)).map((p) => p.name);
+  // Folder readers report files as their reads finish: list problems in table order so the message is stable.
+  const rank = (entry: string): number => STNET_PARAMS.findIndex((p) => entry.startsWith(`${p.name} (`));
+  wrong.sort((a, b) => rank(a) - rank(b));
+  extra.sort();
   if (missing.length + extra.length + wrong.length === 0) return;
   const parts: string[] = [];
   if (wrong.length > 0) parts.push(`${wrong.length} with the wrong shape: ${wrong.join(', ')}`);

@@ -492,19 +492,6 @@ export function writeMaliciousPickle(module: string, name: string, arg: string, 
 
 // ---------------------------------------------------------------- full StNet weights
 
-/** Deterministic pseudo-random numbers (xorshift32), so tests are repeatable. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
-
 /**
  * A full, valid set of the 301 StNet parameters (33,223,248 float32 values, creation order): uniform
  * He-scaled conv/fc weights, BN scale near 1, variance in [0.5, 1.5), small offsets and biases.
