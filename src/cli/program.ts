@@ -15,7 +15,7 @@ import { detectFormat } from '../weights/detect.js';
 import { readHead } from '../weights/io.js';
 import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
-import { resolveWeights, weightsUrls, type DownloadProgress, type ResolveWeightsOptions } from '../weights/resolve.js';
+import { resolveWeights, weightsUrls, type DownloadProgress, type ResolvedWeights, type ResolveWeightsOptions } from '../weights/resolve.js';
 import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
@@ -307,12 +307,12 @@ function downloadHooks(ui: Ui, what = 'no weights given and none cached: downloa
 }
 
 /** resolveWeights with the download shown on stderr. */
-async function resolveWithUi(opts: ResolveWeightsOptions, ui: Ui): Promise<string> {
+async function resolveWithUi(opts: ResolveWeightsOptions, ui: Ui): Promise<ResolvedWeights> {
   const hooks = downloadHooks(ui);
   const resolved = await resolveWeights({ ...opts, onDownloadStart: hooks.onDownloadStart, onDownloadProgress: hooks.onDownloadProgress });
   ui.stop();
   if (resolved.source === 'download') ui.log(`weights saved to ${resolved.path}`);
-  return resolved.path;
+  return resolved;
 }
 
 // ---------------------------------------------------------------- weights
@@ -387,8 +387,9 @@ function sha256File(path: string): Promise<string> {
 
 async function exportOnnxCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signal: AbortSignal): Promise<number> {
   const out = resolve(io.cwd, raw.out as string);
-  const weightsPath = await resolveWithUi({ weights: raw.weights as string | undefined, weightsUrl: raw.weights_url as string | undefined, signal }, ui);
-  await exportOnnx(weightsPath, out);
+  const resolved = await resolveWithUi({ weights: raw.weights as string | undefined, weightsUrl: raw.weights_url as string | undefined, signal }, ui);
+  // A first-use download was parsed to validate it: export those weights instead of reading the file again.
+  await exportOnnx(resolved.weights ?? resolved.path, out);
   ui.log(`wrote ${out}`);
   io.stdout.write(`${out}\n`);
   return EXIT_OK;

@@ -271,7 +271,8 @@ export function buildStnetOnnx(weights: StnetWeights, opts: BuildStnetOptions = 
  * runtimes (`stnet export-onnx`). Written to a temporary file first, then renamed, so a failed export never
  * leaves a truncated model behind.
  */
-export async function exportOnnx(weightsPath: string, outPath: string): Promise<{ bytes: number; opset: number }> {
+/** Writes the graph for `weights` (a weights path, or weights already loaded) to `outPath`. */
+export async function exportOnnx(weights: string | StnetWeights, outPath: string): Promise<{ bytes: number; opset: number }> {
   if (typeof outPath !== 'string' || outPath === '') throw invalidOption('out', 'a non-empty output path', outPath);
   // Checked before the (slow) weights load.
   const dir = dirname(resolve(outPath));
@@ -279,8 +280,7 @@ export async function exportOnnx(weightsPath: string, outPath: string): Promise<
   if (dirStat === undefined || !dirStat.isDirectory()) {
     throw new StnetError('E_INVALID_OPTION', `cannot write the ONNX model to ${outPath}: folder ${dir} does not exist; create it or choose another --out path`, { path: outPath });
   }
-  const weights = await loadWeights(weightsPath);
-  const model = buildStnetOnnx(weights);
+  const model = buildStnetOnnx(typeof weights === 'string' ? await loadWeights(weights) : weights);
   const tmp = `${outPath}.${process.pid}.tmp`;
   try {
     await writeFile(tmp, model);
