@@ -24,6 +24,7 @@ import { StnetError } from '../src/errors.js';
 import { KINETICS400_LABELS } from '../src/labels/kinetics400.js';
 import { StNet } from '../src/stnet.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from './helpers/golden.js';
+import { expectCode } from './helpers/errors.js';
 
 interface Expected {
   top5: { class_id: number; prob: number }[];
@@ -91,17 +92,7 @@ describe('validateClassifyOptions', () => {
     [{ signal: {} }, /Expected AbortSignal for signal/],
     [{ top_k: 3 }, /Unknown option "top_k" \(did you mean topK\?\); expected one of topK, segNum/],
   ])('%j is refused', (opts, re) => {
-    const err = (() => {
-      try {
-        validateClassifyOptions(opts as never);
-      } catch (e) {
-        return e;
-      }
-      return undefined;
-    })();
-    expect(err).toBeInstanceOf(StnetError);
-    expect((err as StnetError).code).toBe('E_INVALID_OPTION');
-    expect((err as StnetError).message).toMatch(re);
+    expectCode(() => validateClassifyOptions(opts as never), 'E_INVALID_OPTION', re);
   });
 
   it('names options the way the caller typed them', () => {

@@ -13,6 +13,7 @@ import { StNet } from '../../src/stnet.js';
 import { STNET_PARAMS, loadWeights } from '../../src/weights/index.js';
 import type { Float32Param, StnetWeights } from '../../src/weights/types.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
+import { expectCode } from '../helpers/errors.js';
 
 /** Deterministic small weights of the right shapes (variances 1), enough to build and count the graph. */
 function syntheticWeights(): Map<string, Float32Param> {
@@ -107,13 +108,7 @@ describe('the ONNX model', () => {
   it('a mis-shaped parameter -> E_WEIGHTS_SHAPE with both shapes', () => {
     const w = new Map(weights);
     w.set('conv3d_0.w_0', { shape: [512, 512, 3, 1], data: new Float32Array(512 * 512 * 3) });
-    try {
-      buildStnetOnnx(w as StnetWeights);
-      throw new Error('expected an error');
-    } catch (err) {
-      expect((err as StnetError).code).toBe('E_WEIGHTS_SHAPE');
-      expect((err as StnetError).message).toMatch(/conv3d_0\.w_0 has shape \[512, 512, 3, 1\], expected \[512, 512, 3, 1, 1\]/);
-    }
+    expectCode(() => buildStnetOnnx(w as StnetWeights), 'E_WEIGHTS_SHAPE', /conv3d_0\.w_0 has shape \[512, 512, 3, 1\], expected \[512, 512, 3, 1, 1\]/);
   });
 
   it('temporalConv conv3d and conv2d formulations compute the same numbers', async () => {

@@ -21,3 +21,19 @@ export async function rejection(p: Promise<unknown>): Promise<StnetError> {
   }
   throw new Error('expected a rejection');
 }
+
+/** `fn` throws a StnetError with this code and a message matching `message`. */
+export function expectCode(fn: () => unknown, code: string, message: RegExp): StnetError {
+  const err = caught(fn);
+  expect(err.code).toBe(code);
+  expect(err.message).toMatch(message);
+  return err;
+}
+
+/** `p` rejects with a StnetError with this code and a message matching `message`. */
+export async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<StnetError> {
+  const err = await rejection(p);
+  expect(err.code).toBe(code);
+  expect(err.message).toMatch(message);
+  return err;
+}

@@ -4,6 +4,7 @@ import { toFloat32Params } from '../../src/weights/float32.js';
 import type { StoredTensor } from '../../src/weights/tensor.js';
 import { StnetError } from '../../src/errors.js';
 import { encodeValues, latin1ToUtf8 } from '../helpers/weights-writers.js';
+import { expectCode } from '../helpers/errors.js';
 
 /** Lays out byte blocks with `gap` junk bytes before each, like headers in a real file. */
 function layout(blocks: Uint8Array[], gap: number, lead = 0): { buf: Uint8Array; offsets: number[] } {
@@ -73,14 +74,6 @@ describe('toFloat32Params', () => {
     expect(() => toFloat32Params(raw, [t], { inPlace: true, path: 'w' })).toThrowError(/^w: parameter fc_0\.b_0: float32 shape \[5\] needs 20 data bytes, the file holds 16$/);
     const bad = Uint8Array.from([0xe2, 0x82, 0xac, 0x41]); // U+20AC is not latin-1
     const u: StoredTensor = { name: 'p', dtype: 'float32', shape: [1], littleEndian: true, fortran: false, blob: { kind: 'latin1-utf8', offset: 0, length: 4 } };
-    let err: unknown;
-    try {
-      toFloat32Params(bad, [u], { inPlace: true });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(StnetError);
-    expect((err as StnetError).code).toBe('E_WEIGHTS_CORRUPT');
-    expect((err as StnetError).message).toMatch(/parameter p: raw data string is not latin-1 encoded UTF-8/);
+    expectCode(() => toFloat32Params(bad, [u], { inPlace: true }), 'E_WEIGHTS_CORRUPT', /parameter p: raw data string is not latin-1 encoded UTF-8/);
   });
 });

@@ -21,6 +21,7 @@ import {
   writeTar,
   type LodRecordSpec,
 } from '../helpers/weights-writers.js';
+import { rejects } from '../helpers/errors.js';
 
 let dir: string;
 let pattern: Map<string, Float32Param>;
@@ -49,17 +50,6 @@ function expectSame(w: StnetWeights, ref: ReadonlyMap<string, Float32Param>): vo
     const b = Buffer.from(r.buffer, r.byteOffset, r.byteLength);
     if (Buffer.compare(a, b) !== 0) expect.fail(`${p.name} differs`);
   }
-}
-
-async function rejects(p: Promise<unknown>, code: string, message: RegExp): Promise<StnetError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(StnetError);
-  expect((err as StnetError).code).toBe(code);
-  expect((err as StnetError).message).toMatch(message);
-  return err as StnetError;
 }
 
 function withParam(name: string, p: Float32Param | undefined): Map<string, Float32Param> {

@@ -5,6 +5,7 @@ import { halfToNumber } from '../../src/weights/tensor.js';
 import { StnetError } from '../../src/errors.js';
 import { golden, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import { encodeValues, lodTensorRecord, lodTensorStream, toHalfBits, type DType } from '../helpers/weights-writers.js';
+import { expectCode } from '../helpers/errors.js';
 
 interface CaseRecord {
   index: number;
@@ -24,18 +25,6 @@ interface CaseRecord {
   values?: (number | boolean)[];
   values_str?: string[];
   bits_hex?: string[];
-}
-
-function expectCode(fn: () => unknown, code: string, message: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(StnetError);
-  expect((caught as StnetError).code).toBe(code);
-  expect((caught as StnetError).message).toMatch(message);
 }
 
 describe.skipIf(!HAS_GOLDEN)(`golden lodtensor_cases.bin (written by Python) ${HAS_GOLDEN ? '' : GOLDEN_SKIP_REASON}`, () => {
