@@ -285,6 +285,15 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('StNet.classify / videoClassificatio
     await expect(model.classify('a.mp4' as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION' });
   });
 
+  it('classify after close: E_MODEL_CLOSED', async () => {
+    const m = await StNet.load({ weights: await goldenXz('stnet_seed7_q.lodtensor'), threads: 1 });
+    await m.close();
+    await expect(m.classify([join(VIDEOS_DIR, 'paddlevideo_example.avi')], small)).rejects.toMatchObject({ code: 'E_MODEL_CLOSED' });
+  });
+});
+
+// Option checks that need no fixtures: they run on a checkout without ../shared too.
+describe('StNet.load download options', () => {
   it('StNet.load refuses a typo and bad download options before reading anything', async () => {
     await expect(StNet.load({ weightsURL: 'http://x/y' } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/Unknown option "weightsURL"/) });
     await expect(StNet.load({ download: 'no' } as never)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/Expected boolean for download/) });
@@ -293,19 +302,13 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('StNet.classify / videoClassificatio
   it('StNet.load with download: false and an empty cache says how to get weights', async () => {
     const saved = process.env.STNET_WEIGHTS;
     delete process.env.STNET_WEIGHTS;
+    const cacheDir = mkdtempSync(join(tmpdir(), 'stnet-empty-'));
     try {
-      const cacheDir = mkdtempSync(join(tmpdir(), 'stnet-empty-'));
       await expect(StNet.load({ cacheDir, download: false })).rejects.toMatchObject({ code: 'E_WEIGHTS_NOT_FOUND', message: expect.stringMatching(/stnet weights download/) });
-      rmSync(cacheDir, { recursive: true });
     } finally {
+      rmSync(cacheDir, { recursive: true });
       if (saved !== undefined) process.env.STNET_WEIGHTS = saved;
     }
-  });
-
-  it('classify after close: E_MODEL_CLOSED', async () => {
-    const m = await StNet.load({ weights: await goldenXz('stnet_seed7_q.lodtensor'), threads: 1 });
-    await m.close();
-    await expect(m.classify([join(VIDEOS_DIR, 'paddlevideo_example.avi')], small)).rejects.toMatchObject({ code: 'E_MODEL_CLOSED' });
   });
 });
 
