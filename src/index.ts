@@ -41,7 +41,8 @@ export { resolveWeights, weightsUrls } from './weights/resolve.js';
 export type { DownloadOptions, DownloadProgress, ResolvedWeights, WeightsSource } from './weights/resolve.js';
 
 // The graph for other runtimes.
-export { buildStnetOnnx, exportOnnx } from './graph/stnet.js';
+export { buildStnetOnnx } from './graph/stnet.js';
+export { exportOnnx } from './model/export.js';
 
 // The HTTP service.
 export { buildServer, shutdownServer } from './server/app.js';

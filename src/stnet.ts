@@ -1,12 +1,20 @@
 // The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
 import { availableParallelism } from 'node:os';
-import { StnetError, checkInteger, checkKnownKeys, invalidOption } from './errors.js';
+import { checkInteger, checkKnownKeys, invalidOption } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
-import { ModelSession, assertGpuAvailable } from './graph/session.js';
-import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
-import { loadWeights } from './weights/index.js';
-import { resolveWeights, checkDownloadOptions, DOWNLOAD_OPTION_KEYS, type DownloadOptions } from './weights/resolve.js';
-import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, writeGraphCache } from './weights/cache.js';
+import { ModelSession, assertGpuAvailable, closedError } from './graph/session.js';
+import { OUTPUT_LOGITS, OUTPUT_PROBS } from './graph/stnet.js';
+import {
+  MODEL_SOURCE_KEYS,
+  checkModelSourceOptions,
+  discardCachedGraph,
+  loadModelBytes,
+  modelBytesFromWeights,
+  type LoadModelBytesOptions,
+  type ModelBytes,
+  type ModelSourceOptions,
+  type ResolvedModelSource,
+} from './model/load.js';
 import {
   classifyVideos,
   hubResults,
@@ -21,17 +29,17 @@ import {
 import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
 
-export interface StNetLoadOptions extends DownloadOptions {
-  /** Weights file, module folder or archive (default: STNET_WEIGHTS, then the cache, then a download; see resolveWeights). */
-  weights?: string;
+export interface StNetLoadOptions extends ModelSourceOptions {
   /** onnxruntime intra-op threads (default: all cores, os.availableParallelism()). */
   threads?: number;
   /** Run on the CUDA execution provider (needs onnxruntime-node installed with CUDA). Default false. */
   useGpu?: boolean;
 }
 
+/** The session's own options (StNet.load's options minus the model source's). */
+const SESSION_OPTION_KEYS: readonly string[] = ['threads', 'useGpu'];
 /** Every key StNet.load accepts; anything else is a typo and is refused (a new option must be added here). */
-const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', ...DOWNLOAD_OPTION_KEYS];
+const LOAD_OPTION_KEYS: readonly string[] = ['weights', ...SESSION_OPTION_KEYS, ...MODEL_SOURCE_KEYS.filter((k) => k !== 'weights')];
 /** Most onnxruntime intra-op threads a model may ask for (shared by the CLI's and the server's checks). */
 export const MAX_THREADS = 1024;
 
@@ -41,23 +49,43 @@ export interface StNetOutputs {
   readonly logits: Float32Array;
 }
 
-/** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
-export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_OPTION_KEYS): { weights: string | undefined; threads: number; useGpu: boolean } {
+interface SessionChoice {
+  readonly threads: number;
+  readonly useGpu: boolean;
+}
+
+function checkOptionsObject(opts: unknown, keys: readonly string[]): Record<string, unknown> {
   if (opts === undefined) opts = {};
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'an object', opts);
-  const o = opts as Record<string, unknown>;
-  checkKnownKeys(o, keys);
-  if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
+  checkKnownKeys(opts, keys);
+  return opts as Record<string, unknown>;
+}
+
+function checkSessionOptions(o: Record<string, unknown>): SessionChoice {
   const threads = o.threads === undefined ? availableParallelism() : checkInteger('threads', o.threads, 1, MAX_THREADS);
   if (o.useGpu !== undefined && typeof o.useGpu !== 'boolean') throw invalidOption('useGpu', 'a boolean', o.useGpu);
-  return { weights: o.weights as string | undefined, threads, useGpu: o.useGpu === true };
+  return { threads, useGpu: o.useGpu === true };
 }
+
+/** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
+export function checkLoadOptions(opts: unknown): { weights: string | undefined; threads: number; useGpu: boolean } {
+  const o = checkOptionsObject(opts, LOAD_OPTION_KEYS);
+  if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
+  return { weights: o.weights as string | undefined, ...checkSessionOptions(o) };
+}
+
+/** StNet's constructor, for loadStnetModels below (the class keeps it private to users). */
+let newStNet: (session: ModelSession, weightsPath: string | undefined) => StNet;
 
 export class StNet {
   /** onnxruntime intra-op threads of this model. */
   readonly threads: number;
   /** Where the computation runs. */
   readonly provider: 'cpu' | 'cuda';
+
+  static {
+    newStNet = (session, weightsPath) => new StNet(session, weightsPath);
+  }
 
   private constructor(
     private readonly session: ModelSession,
@@ -68,70 +96,22 @@ export class StNet {
     this.provider = session.provider;
   }
 
-  /** Loads the weights, builds the graph and starts an onnxruntime session. Options are validated first. */
+  /**
+   * Gets the model (the cached graph, or the weights parsed and the graph built: src/model/load.ts) and starts
+   * an onnxruntime session on it. Options are validated first.
+   */
   static async load(opts: StNetLoadOptions = {}): Promise<StNet> {
-    const o = checkLoadOptions(opts);
-    // Fail before the weights are read: loading them takes a second or more.
-    if (o.useGpu) assertGpuAvailable();
-    const dl = checkDownloadOptions(opts);
-    const { path, source, weights: downloaded } = await resolveWeights({ weights: o.weights, ...dl });
-    // The graph cache (src/weights/cache.ts): a second start reads the built graph instead of the weights.
-    const graphPath = graphCacheEnabled(dl.graphCache, source === 'cache' || source === 'download') ? graphCachePath(path, dl.cacheDir) : undefined;
-    if (graphPath !== undefined) {
-      const cached = await readGraphCache(graphPath);
-      if (cached !== undefined) {
-        try {
-          return new StNet(await ModelSession.create(cached, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), path);
-        } catch {
-          // Unreadable by onnxruntime: rebuild it from the weights. (A GPU that is really missing fails again,
-          // with E_GPU_UNAVAILABLE, when the rebuilt graph's session is created.)
-          await removeGraphCache(graphPath);
-        }
-      }
-    }
-    // A fresh download was already parsed to validate it: no second parse.
-    const weights = downloaded ?? (await loadWeights(path));
-    return StNet.create(weights, o, path, graphPath);
+    const [model] = await loadStnetModels(opts, 1);
+    return model!;
   }
 
   /** Builds the model from weights already in memory (e.g. from loadWeights). */
   static async fromWeights(weights: StnetWeights, opts: Omit<StNetLoadOptions, 'weights'> = {}): Promise<StNet> {
     // Weights in memory: the path, download and cache options do not apply.
-    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
-    return StNet.create(weights, o, undefined);
-  }
-
-  /**
-   * `count` models on the same weights, each with its own onnxruntime session (the HTTP server's workers).
-   * The graph is built once; each session gets its own copy of the bytes. Internal: used by src/server.
-   */
-  static async replicas(weights: StnetWeights, count: number, opts: Omit<StNetLoadOptions, 'weights'>, onEach?: (i: number) => void): Promise<StNet[]> {
-    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
-    checkInteger('count', count, 1);
-    if (o.useGpu) assertGpuAvailable();
-    const model = buildStnetOnnx(weights);
-    const models: StNet[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        onEach?.(i);
-        const last = i === count - 1;
-        const bytes = last ? model : model.slice();
-        models.push(new StNet(await ModelSession.create(bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined));
-      }
-    } catch (err) {
-      await Promise.allSettled(models.map((m) => m.close()));
-      throw err;
-    }
-    return models;
-  }
-
-  private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined, graphPath?: string): Promise<StNet> {
-    // The serialized model is the only copy of the weights we make; it is dropped once onnxruntime holds its own.
-    const model = buildStnetOnnx(weights);
-    // Written before the session takes (transfers) the bytes; a failed write only costs the next start.
-    if (graphPath !== undefined) await writeGraphCache(graphPath, model);
-    const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu, transferModel: true });
-    return new StNet(session, path);
+    const s = checkSessionOptions(checkOptionsObject(opts, SESSION_OPTION_KEYS));
+    if (s.useGpu) await assertGpuAvailable();
+    const [model] = await openSessions(modelBytesFromWeights(weights), 1, s);
+    return model!;
   }
 
   /** Softmax probabilities for input [B, segNum, 15, H, W] (normalized super-images): B*400 values, row-major. */
@@ -185,6 +165,54 @@ export class StNet {
   }
 }
 
-function closedError(): StnetError {
-  return new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
+/** What loadStnetModels reports as it goes (the server prints it). */
+export interface LoadProgress {
+  /** Before session `index` (0-based) of `count` starts. */
+  readonly onSession?: (index: number, count: number) => void;
+  /** Once the model's bytes are in hand: read from the graph cache or built from `weightsPath`. */
+  readonly onModel?: (m: { readonly weightsPath: string | undefined; readonly graph: ModelBytes['graph'] }) => void;
+}
+
+/**
+ * `count` models from one load: the model's bytes are got once (loadModelBytes: the graph cache, or the weights
+ * parsed and the graph built once), then each model gets its own onnxruntime session on its own copy. Internal
+ * (not exported from the package): StNet.load is the case count = 1, the HTTP server's workers the others.
+ * `cacheByDefault` turns the graph cache on for explicit weights too (the CLI and the server restart with the
+ * same weights again and again); STNET_GRAPH_CACHE and the graphCache option still decide first.
+ */
+export async function loadStnetModels(opts: StNetLoadOptions, count: number, progress: LoadProgress = {}, cacheByDefault?: boolean): Promise<StNet[]> {
+  const o = checkOptionsObject(opts, LOAD_OPTION_KEYS);
+  const session = checkSessionOptions(o);
+  const source: ResolvedModelSource = checkModelSourceOptions(opts);
+  checkInteger('count', count, 1);
+  // Fail before the weights are read: loading them takes a second or more.
+  if (session.useGpu) await assertGpuAvailable();
+  const how: LoadModelBytesOptions = cacheByDefault === undefined ? {} : { cacheByDefault };
+  const model = await loadModelBytes(source, how);
+  progress.onModel?.({ weightsPath: model.weightsPath, graph: model.graph });
+  try {
+    return await openSessions(model, count, session, progress.onSession);
+  } catch (err) {
+    if (model.graph !== 'cache') throw err;
+    // A cached graph onnxruntime cannot read: rebuild it from the weights. (A GPU that is really missing fails
+    // again, with E_GPU_UNAVAILABLE, when the rebuilt graph's session is created.)
+    await discardCachedGraph(model);
+    return openSessions(await loadModelBytes(source, { ...how, rebuild: true }), count, session, progress.onSession);
+  }
+}
+
+/** One session per model; the last one takes the bytes themselves, the others a copy. Closes them all on failure. */
+async function openSessions(model: ModelBytes, count: number, s: SessionChoice, onSession?: (i: number, count: number) => void): Promise<StNet[]> {
+  const models: StNet[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      onSession?.(i, count);
+      const bytes = i === count - 1 ? model.bytes : model.bytes.slice();
+      models.push(newStNet(await ModelSession.create(bytes, { threads: s.threads, useGpu: s.useGpu, transferModel: true }), model.weightsPath));
+    }
+  } catch (err) {
+    await Promise.allSettled(models.map((m) => m.close()));
+    throw err;
+  }
+  return models;
 }

@@ -4,7 +4,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StnetError } from '../src/errors.js';
-import { cudaProviderInstalled } from '../src/graph/session.js';
+import { cudaAvailable } from '../src/graph/session.js';
+
+/** Asked once, as StNet.load asks (a one-node CUDA session). */
+const HAS_CUDA = await cudaAvailable();
 import { StNet, checkLoadOptions } from '../src/stnet.js';
 import { rejection } from './helpers/errors.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from './helpers/golden.js';
@@ -45,7 +48,7 @@ describe('StNet.load options (checked before the weights are touched)', () => {
     expect(err.message).toContain(MISSING);
   });
 
-  it.skipIf(cudaProviderInstalled())('useGpu without a CUDA onnxruntime -> E_GPU_UNAVAILABLE with how to install it, before loading', async () => {
+  it.skipIf(HAS_CUDA)('useGpu without a CUDA onnxruntime -> E_GPU_UNAVAILABLE with how to install it, before loading', async () => {
     const t0 = performance.now();
     const err = await rejection(StNet.load({ weights: MISSING, useGpu: true }));
     expect(err.code).toBe('E_GPU_UNAVAILABLE');

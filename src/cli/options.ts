@@ -79,6 +79,26 @@ export interface RunValues {
   readonly threads: number | undefined;
 }
 
+/** The string flags of the weights, export-onnx and cache commands (and run's weights flags), camelCased. */
+export interface SourceValues {
+  readonly weights: string | undefined;
+  readonly weightsUrl: string | undefined;
+  /** export-onnx's --out. */
+  readonly out: string | undefined;
+  readonly quiet: boolean;
+}
+
+/** commander's raw options -> SourceValues; a flag given without a usable value is E_INVALID_OPTION. */
+export function toSourceValues(raw: Record<string, unknown>): SourceValues {
+  const str = (flag: string): string | undefined => {
+    const v = raw[flag];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
+    return v;
+  };
+  return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), quiet: raw.quiet === true };
+}
+
 /** commander's raw option object (snake_case strings) -> typed camelCase values. Throws E_INVALID_OPTION. */
 export function toRunValues(raw: Record<string, unknown>): RunValues {
   const ints: Partial<Record<IntKey, number>> = {};
@@ -91,12 +111,13 @@ export function toRunValues(raw: Record<string, unknown>): RunValues {
     throw new StnetError('E_INVALID_OPTION', `Expected one of ${FORMATS.join(', ')} for --format but received ${JSON.stringify(format)}`);
   }
   const inputPaths = (raw.input_path as string[] | undefined) ?? [];
+  const source = toSourceValues(raw);
   return {
     inputPaths,
     inputFile: raw.input_file as string | undefined,
     format: format as Format | undefined,
-    weights: raw.weights as string | undefined,
-    weightsUrl: raw.weights_url as string | undefined,
+    weights: source.weights,
+    weightsUrl: source.weightsUrl,
     useGpu: raw.use_gpu === true,
     quiet: raw.quiet === true,
     topK: ints.topK,

@@ -1,4 +1,4 @@
-// The only file that uses onnxruntime-node: a session over a serialized ONNX model, run one call at a time.
+// The only file that runs onnxruntime-node (with its worker thread, ort-worker.ts): a session over a serialized ONNX model, run one call at a time.
 //
 // The session lives in a worker thread. onnxruntime-node's run() is synchronous underneath (the promise only
 // defers it with setImmediate), so on the main thread a multi-second forward pass would freeze the event loop:
@@ -6,11 +6,13 @@
 // thread stays free and only the input tensor is copied over (tens of ms for a 25x256x256 input, against
 // seconds of inference).
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceSession } from 'onnxruntime-node';
+import { disableOrtTelemetry } from '../env.js';
 import { StnetError } from '../errors.js';
+import { GraphBuilder } from './onnx.js';
+import type { FromWorker, ToWorker, WorkerInit } from './ort-messages.js';
 
 export interface ModelSessionOptions {
   /** intra-op threads (onnxruntime's per-operator thread pool). */
@@ -29,22 +31,22 @@ export interface ModelSessionOptions {
 /** All outputs of one run, by graph output name. */
 export type ModelOutputs = Readonly<Record<string, Float32Array>>;
 
-const requireHere = createRequire(import.meta.url);
-
-/** The folder that holds libonnxruntime.so and, on CUDA installs, the provider libraries. */
-function ortLibDir(): string {
-  return join(dirname(requireHere.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+/** The one "model was closed" error (StNet and ModelSession both throw it). */
+export function closedError(): StnetError {
+  return new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()');
 }
 
-const CUDA_PROVIDER_LIB: Partial<Record<NodeJS.Platform, string>> = {
-  linux: 'libonnxruntime_providers_cuda.so',
-  win32: 'onnxruntime_providers_cuda.dll',
-};
-
-/** Whether this onnxruntime-node install has a CUDA provider library (its default install skips it). */
-export function cudaProviderInstalled(): boolean {
-  const lib = CUDA_PROVIDER_LIB[process.platform];
-  return lib !== undefined && existsSync(join(ortLibDir(), lib));
+/**
+ * The worker module. tsc compiles src/graph/ort-worker.ts beside this file in dist/. Under the test runner this
+ * file runs from its .ts source, but a worker thread is plain Node (20 cannot run TypeScript), so it takes the
+ * compiled worker from dist/ (`npm test` builds first).
+ */
+function workerUrl(): URL {
+  const here = new URL('./ort-worker.js', import.meta.url);
+  if (existsSync(here)) return here;
+  const built = new URL('../../dist/graph/ort-worker.js', import.meta.url);
+  if (import.meta.url.endsWith('.ts') && existsSync(built)) return built;
+  throw new StnetError('E_RUNTIME', `the onnxruntime worker ${fileURLToPath(here)} is missing: reinstall stnet-kinetics400 (in a checkout: npm run build)`);
 }
 
 function gpuUnavailable(detail: string, cause?: unknown): StnetError {
@@ -56,72 +58,60 @@ function gpuUnavailable(detail: string, cause?: unknown): StnetError {
   );
 }
 
-/** Throws E_GPU_UNAVAILABLE unless onnxruntime-node's CUDA provider library is installed. */
-export function assertGpuAvailable(): void {
-  if (!cudaProviderInstalled()) {
-    const lib = CUDA_PROVIDER_LIB[process.platform];
-    throw gpuUnavailable(`this onnxruntime-node has no CUDA provider (${lib === undefined ? `no CUDA build for ${process.platform}` : `${lib} is not in ${ortLibDir()}`})`);
-  }
+let cudaProbe: Promise<string | undefined> | undefined;
+
+/**
+ * Whether onnxruntime can start its CUDA provider here: resolves undefined when it can, else onnxruntime's reason.
+ * Asked by creating a session for a one-node model on the CUDA provider alone (onnxruntime's default install has
+ * no CUDA provider library, and `listSupportedBackends()` lists CUDA either way); about 0.1-0.3 s, once per process.
+ */
+export function cudaUnavailableReason(): Promise<string | undefined> {
+  cudaProbe ??= (async () => {
+    const g = new GraphBuilder();
+    const x = g.fresh('x');
+    const y = g.op('Identity', [x], {}, 'y');
+    const model = g.encode({ graphName: 'cuda_probe', inputs: [{ name: x, dims: [1] }], outputs: [{ name: y, dims: [1] }], producerVersion: '0' });
+    const first = await startWorker(model, { executionProviders: ['cuda'], logSeverityLevel: 4 }, false);
+    await first.worker.terminate();
+    return first.msg.type === 'ready' ? undefined : first.msg.type === 'failed' ? first.msg.error : `unexpected message ${first.msg.type}`;
+  })();
+  return cudaProbe;
 }
 
-// The worker's code, plain CommonJS (an eval'd worker), so that it runs the same from dist/ and under vitest.
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const ort = require(workerData.ortPath);
-const message = (err) => String((err && err.message) || err);
-let session;
-let shared;
-let local = new Float32Array(0);
-const collectGarbage = () => {
-  try {
-    require('node:v8').setFlagsFromString('--expose-gc');
-    require('node:vm').runInNewContext('gc')();
-  } catch {
-    // Not essential: the bytes are freed at the first collection anyway.
-  }
-};
-parentPort.on('message', async (msg) => {
-  if (msg.type === 'run') {
-    try {
-      if (msg.buffer) shared = msg.buffer;
-      // onnxruntime-node refuses SharedArrayBuffer-backed arrays: copy into this thread's own (reused) buffer.
-      if (local.length < msg.length) local = new Float32Array(msg.length);
-      const data = local.subarray(0, msg.length);
-      data.set(new Float32Array(shared, 0, msg.length));
-      const res = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', data, msg.dims) });
-      const outputs = {};
-      for (const name of session.outputNames) outputs[name] = res[name].data;
-      parentPort.postMessage({ type: 'result', id: msg.id, outputs });
-    } catch (err) {
-      parentPort.postMessage({ type: 'result', id: msg.id, error: message(err) });
-    }
-  } else if (msg.type === 'close') {
-    try {
-      if (session) await session.release();
-    } finally {
-      parentPort.postMessage({ type: 'closed' });
-    }
-  }
-});
-ort.InferenceSession.create(workerData.model, workerData.options).then(
-  (s) => {
-    session = s;
-    // onnxruntime copied the weights out of the model bytes. This thread now idles until the first run, so
-    // its heap would not be collected on its own: drop the bytes and collect once, now.
-    workerData.model = undefined;
-    collectGarbage();
-    parentPort.postMessage({ type: 'ready', inputNames: s.inputNames, outputNames: s.outputNames });
-  },
-  (err) => parentPort.postMessage({ type: 'failed', error: message(err) }),
-);
-`;
+/** Whether onnxruntime has a working CUDA provider here (see cudaUnavailableReason). */
+export async function cudaAvailable(): Promise<boolean> {
+  return (await cudaUnavailableReason()) === undefined;
+}
 
-type FromWorker =
-  | { type: 'ready'; inputNames: string[]; outputNames: string[] }
-  | { type: 'failed'; error: string }
-  | { type: 'result'; id: number; outputs?: Record<string, Float32Array>; error?: string }
-  | { type: 'closed' };
+/** Throws E_GPU_UNAVAILABLE unless onnxruntime can start its CUDA provider. */
+export async function assertGpuAvailable(): Promise<void> {
+  const reason = await cudaUnavailableReason();
+  if (reason !== undefined) throw gpuUnavailable(`this onnxruntime-node has no CUDA provider (onnxruntime: ${reason.split('\n')[0]})`, new Error(reason));
+}
+
+/** Starts a worker on `model` and waits for its first message ('ready' or 'failed'). */
+async function startWorker(model: Uint8Array, options: InferenceSession.SessionOptions, transfer: boolean): Promise<{ worker: Worker; msg: FromWorker }> {
+  // Before the native module loads in the worker: onnxruntime's telemetry stays off (src/env.ts).
+  disableOrtTelemetry();
+  const init: WorkerInit = { model, options };
+  const worker = new Worker(workerUrl(), {
+    // Host flags (a loader, --input-type) are not the worker's business.
+    execArgv: [],
+    workerData: init,
+    transferList: transfer ? [model.buffer as ArrayBuffer] : [],
+  });
+  let onMessage: (m: FromWorker) => void = () => undefined;
+  let onError: (e: Error) => void = () => undefined;
+  let onExit: (code: number) => void = () => undefined;
+  const msg = await new Promise<FromWorker>((resolve, reject) => {
+    onMessage = resolve;
+    onError = reject;
+    onExit = (code) => reject(new Error(`the onnxruntime worker thread exited with code ${code} while loading the model`));
+    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+  }).catch((err: unknown): FromWorker => ({ type: 'failed', error: (err as Error).message }));
+  worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+  return { worker, msg };
+}
 
 interface Pending {
   resolve: (o: ModelOutputs) => void;
@@ -169,7 +159,7 @@ export class ModelSession {
 
   /** Starts a session on its own thread. */
   static async create(model: Uint8Array, opts: ModelSessionOptions): Promise<ModelSession> {
-    if (opts.useGpu) assertGpuAvailable();
+    if (opts.useGpu) await assertGpuAvailable();
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.useGpu ? ['cuda', 'cpu'] : ['cpu'],
       intraOpNumThreads: opts.threads,
@@ -182,31 +172,14 @@ export class ModelSession {
       logSeverityLevel: 3,
     };
     const transfer = opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      // The worker is CommonJS; without this it inherits the host's flags, and under `node --input-type=module`
-      // its `require` would be undefined.
-      execArgv: [],
-      workerData: { ortPath: requireHere.resolve('onnxruntime-node'), model, options },
-      transferList: transfer ? [model.buffer as ArrayBuffer] : [],
-    });
-    let onMessage: (m: FromWorker) => void = () => undefined;
-    let onError: (e: Error) => void = () => undefined;
-    let onExit: (code: number) => void = () => undefined;
-    const first = await new Promise<FromWorker>((resolve, reject) => {
-      onMessage = resolve;
-      onError = reject;
-      onExit = (code) => reject(new Error(`the onnxruntime worker thread exited with code ${code} while loading the model`));
-      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-    }).catch((err: unknown) => ({ type: 'failed', error: (err as Error).message }) as const);
-    worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-    if (first.type !== 'ready') {
+    const { worker, msg } = await startWorker(model, options, transfer);
+    if (msg.type !== 'ready') {
       await worker.terminate();
-      const detail = first.type === 'failed' ? first.error : `unexpected message ${first.type}`;
+      const detail = msg.type === 'failed' ? msg.error : `unexpected message ${msg.type}`;
       if (opts.useGpu) throw gpuUnavailable('onnxruntime could not start its CUDA provider', new Error(detail));
       throw new StnetError('E_RUNTIME', `onnxruntime could not create the session: ${detail}`, { cause: new Error(detail) });
     }
-    return new ModelSession(worker, opts.useGpu ? 'cuda' : 'cpu', opts.threads, first.outputNames);
+    return new ModelSession(worker, opts.useGpu ? 'cuda' : 'cpu', opts.threads, msg.outputNames);
   }
 
   private onMessage(msg: FromWorker): void {
@@ -219,10 +192,10 @@ export class ModelSession {
     if (p === undefined) return;
     this.pending.delete(msg.id);
     if (this.pending.size === 0) this.worker.unref();
-    if (msg.error !== undefined) {
+    if ('error' in msg) {
       p.reject(new StnetError('E_RUNTIME', `onnxruntime failed to run the model on input [${p.dims.join(', ')}]: ${msg.error}`, { cause: new Error(msg.error) }));
     } else {
-      p.resolve(msg.outputs!);
+      p.resolve(msg.outputs);
     }
   }
 
@@ -239,7 +212,7 @@ export class ModelSession {
    * order; `data` is copied when its turn comes, so the caller may reuse it once the promise settles.
    */
   runAll(data: Float32Array, dims: readonly number[]): Promise<ModelOutputs> {
-    if (!this.accepting) return Promise.reject(new StnetError('E_MODEL_CLOSED', 'The model was closed: load a new one with StNet.load()'));
+    if (!this.accepting) return Promise.reject(closedError());
     const job = this.chain.then(() => this.send(data, [...dims]));
     this.chain = job.catch(() => undefined);
     return job;
@@ -256,8 +229,12 @@ export class ModelSession {
     return new Promise<ModelOutputs>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, dims });
       this.worker.ref();
-      this.worker.postMessage({ type: 'run', id, dims, length: data.length, buffer });
+      this.post({ type: 'run', id, dims, length: data.length, ...(buffer !== undefined ? { buffer } : {}) });
     });
+  }
+
+  private post(msg: ToWorker): void {
+    this.worker.postMessage(msg);
   }
 
   /** Runs the model and returns its first output (StNet: the softmax probabilities). */
@@ -279,7 +256,7 @@ export class ModelSession {
       this.worker.ref();
       await new Promise<void>((resolve) => {
         this.onClosed = resolve;
-        this.worker.postMessage({ type: 'close' });
+        this.post({ type: 'close' });
       });
     }
     this.terminating = true;

@@ -15,13 +15,18 @@
 // - xception_bn2 follows add(dw, att1_2), two 1x1 convs with bias and no padding; BN is affine, so
 //   s*(dw + a) + t = (s*W_dw x + s*b_dw + t) + (s*W_a y + s*b_a): folded into both convs, the shift t into dw's bias.
 // - No BN follows the fc; softmax is applied on the logits (both are graph outputs).
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { StnetError, invalidOption } from '../errors.js';
-import { loadWeights } from '../weights/index.js';
+import { StnetError } from '../errors.js';
 import type { Float32Param, StnetWeights } from '../weights/types.js';
 import { GraphBuilder, OPSET, type Dim } from './onnx.js';
 import { packageVersion } from '../version.js';
+
+/**
+ * Version of what buildStnetOnnx writes. Cached graphs (src/graph/cache.ts) are keyed by it, so bump it whenever
+ * the builder's output changes for the same weights (a new node, a different folding, another attribute) or a
+ * weights reader decodes differently. test/graph/builder-version.test.ts pins a hash of the graph built from fixed
+ * weights for each version: a change to the output without a bump fails there.
+ */
+export const GRAPH_BUILDER_VERSION = 1;
 
 export const BN_EPSILON = 1e-5;
 export const NUM_CLASSES = 400;
@@ -264,30 +269,4 @@ class StnetGraph {
 /** Builds the StNet ONNX model (serialized ModelProto) from validated weights. BNs are folded where exact (see top of file). */
 export function buildStnetOnnx(weights: StnetWeights, opts: BuildStnetOptions = {}): Uint8Array {
   return new StnetGraph(weights).build(opts);
-}
-
-/**
- * Writes the StNet ONNX model built from a weights file (any format loadWeights reads) to `outPath`, for other
- * runtimes (`stnet export-onnx`). Written to a temporary file first, then renamed, so a failed export never
- * leaves a truncated model behind.
- */
-/** Writes the graph for `weights` (a weights path, or weights already loaded) to `outPath`. */
-export async function exportOnnx(weights: string | StnetWeights, outPath: string): Promise<{ bytes: number; opset: number }> {
-  if (typeof outPath !== 'string' || outPath === '') throw invalidOption('out', 'a non-empty output path', outPath);
-  // Checked before the (slow) weights load.
-  const dir = dirname(resolve(outPath));
-  const dirStat = await stat(dir).catch(() => undefined);
-  if (dirStat === undefined || !dirStat.isDirectory()) {
-    throw new StnetError('E_INVALID_OPTION', `cannot write the ONNX model to ${outPath}: folder ${dir} does not exist; create it or choose another --out path`, { path: outPath });
-  }
-  const model = buildStnetOnnx(typeof weights === 'string' ? await loadWeights(weights) : weights);
-  const tmp = `${outPath}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, model);
-    await rename(tmp, outPath);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new StnetError('E_INVALID_OPTION', `cannot write the ONNX model to ${outPath}: ${(err as Error).message}; choose a writable --out path`, { cause: err, path: outPath });
-  }
-  return { bytes: model.length, opset: OPSET };
 }

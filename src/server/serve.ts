@@ -9,9 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { MAX_THREADS, StNet } from '../stnet.js';
-import { loadWeights } from '../weights/index.js';
-import { resolveWeights } from '../weights/resolve.js';
+import { MAX_THREADS, loadStnetModels } from '../stnet.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
 import type { ServerClassifier, ServerVideoResult } from './classifier.js';
 
@@ -81,18 +79,26 @@ export interface ServeOptions {
 export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void }) => Promise<ServerClassifier[]>;
 
 /**
- * Loads `count` StNet workers: the weights file is read and validated once (a first-use download's own parse is
- * reused) and the graph built once; each worker gets its own onnxruntime session with `threads` threads.
+ * Loads `count` StNet workers through the core's one loading path (loadStnetModels: the graph cache, else the
+ * weights parsed and the graph built once; each worker its own onnxruntime session with `threads` threads). A
+ * server restarts with the same weights, so it keeps the built graph for explicit weights too (STNET_GRAPH_CACHE=0
+ * turns that off). `useGpu` is passed on when the loader's caller gives it.
  */
 export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
-  return async ({ count, weights, threads, onMessage }) => {
-    const resolved = await resolveWeights({ ...(weights !== undefined ? { weights } : {}) });
-    onMessage(`stnet serve: reading weights ${resolved.path}`);
-    const params = resolved.weights ?? (await loadWeights(resolved.path));
-    const models = await StNet.replicas(params, count, { threads }, (i) =>
-      onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
+  return async (opts) => {
+    const { count, weights, threads, onMessage } = opts;
+    // The loader's options have no useGpu yet (ServeOptions does not offer it): honoured once its caller passes it.
+    const useGpu = (opts as { useGpu?: unknown }).useGpu === true;
+    const models = await loadStnetModels(
+      { ...(weights !== undefined ? { weights } : {}), threads, useGpu },
+      count,
+      {
+        onModel: (m) => onMessage(`stnet serve: ${m.graph === 'cache' ? 'cached graph for' : 'built the graph from'} weights ${m.weightsPath ?? ''}`),
+        onSession: (i) => onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
+      },
+      true,
     );
-    return models.map((model) => modelWorker({ classify: (paths, opts) => model.classify(paths, opts), close: () => model.close() }, defaults));
+    return models.map((model) => modelWorker(model, defaults));
   };
 }
 

@@ -8,6 +8,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { envDownloadTimeoutMs } from '../env.js';
 import { StnetError, checkInteger, isStnetError } from '../errors.js';
 import { cacheFileName, partialPathFor, removeStalePartials } from './cache.js';
 
@@ -40,13 +41,7 @@ export interface DownloadWeightsOptions {
 /** The download timeout from the option, else STNET_DOWNLOAD_TIMEOUT_MS, else the default. */
 export function downloadTimeoutMs(explicit?: number): number {
   if (explicit !== undefined) return checkInteger('downloadTimeoutMs', explicit, 1);
-  const env = process.env.STNET_DOWNLOAD_TIMEOUT_MS;
-  if (env === undefined || env === '') return DEFAULT_DOWNLOAD_TIMEOUT_MS;
-  const n = Number(env);
-  if (!/^\d+$/.test(env.trim()) || n < 1) {
-    throw new StnetError('E_INVALID_OPTION', `Expected positive integer (milliseconds) for STNET_DOWNLOAD_TIMEOUT_MS but received ${JSON.stringify(env)}`);
-  }
-  return n;
+  return envDownloadTimeoutMs() ?? DEFAULT_DOWNLOAD_TIMEOUT_MS;
 }
 
 const SUPPLY_HINT =

@@ -5,6 +5,7 @@
 //   4. a download of the official weights (or --weights_url / STNET_WEIGHTS_URL) into the cache
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { envWeights, envWeightsUrl } from '../env.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
 import { OFFICIAL_WEIGHTS_URLS, findCachedWeights, weightsCacheDir } from './cache.js';
 import { downloadWeights, type DownloadProgress } from './download.js';
@@ -48,6 +49,10 @@ export const DOWNLOAD_OPTION_KEYS: readonly (keyof DownloadOptions)[] = [
 export interface ResolveWeightsOptions extends DownloadOptions {
   /** Explicit path (file, directory or archive). */
   weights?: string;
+  /** Download even when weights are given or cached, replacing the cached file (`stnet weights download`). */
+  forceDownload?: boolean;
+  /** Called when a download is complete and its validation (a full parse) starts. */
+  onValidate?: () => void;
 }
 
 /** Picks and checks the download options out of a larger option object (unknown keys are the caller's job). */
@@ -91,21 +96,22 @@ export interface ResolvedWeights {
 
 /** The download URLs in effect: the option, else STNET_WEIGHTS_URL, else the official list. */
 export function weightsUrls(weightsUrl?: string): readonly string[] {
-  const url = nonEmpty(weightsUrl) ?? nonEmpty(process.env.STNET_WEIGHTS_URL);
+  const url = nonEmpty(weightsUrl) ?? envWeightsUrl();
   return url !== undefined ? [url] : OFFICIAL_WEIGHTS_URLS;
 }
 
+/** The weights to use, found in the order at the top of this file; may download (and then validates the file). */
 export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<ResolvedWeights> {
-  const explicit = nonEmpty(opts.weights);
-  if (explicit !== undefined) return { path: mustExist(explicit, 'the weights option (--weights)'), source: 'option' };
-  const fromEnv = nonEmpty(process.env.STNET_WEIGHTS);
-  if (fromEnv !== undefined) return { path: mustExist(fromEnv, 'STNET_WEIGHTS'), source: 'env' };
-
   const urls = weightsUrls(opts.weightsUrl);
-  const cached = findCachedWeights(urls, opts.cacheDir);
-  if (cached !== undefined) return { path: cached, source: 'cache' };
-
   const dir = weightsCacheDir(opts.cacheDir);
+  if (opts.forceDownload !== true) {
+    const explicit = nonEmpty(opts.weights);
+    if (explicit !== undefined) return { path: mustExist(explicit, 'the weights option (--weights)'), source: 'option' };
+    const fromEnv = envWeights();
+    if (fromEnv !== undefined) return { path: mustExist(fromEnv, 'STNET_WEIGHTS'), source: 'env' };
+    const cached = findCachedWeights(urls, opts.cacheDir);
+    if (cached !== undefined) return { path: cached, source: 'cache' };
+  }
   if (opts.download === false) {
     throw new StnetError(
       'E_WEIGHTS_NOT_FOUND',
@@ -124,6 +130,7 @@ export async function resolveWeights(opts: ResolveWeightsOptions = {}): Promise<
     onProgress: opts.onDownloadProgress,
     signal: opts.signal,
     validate: async (p) => {
+      opts.onValidate?.();
       weights = await loadWeights(p);
     },
   });

@@ -4,8 +4,9 @@ import { copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { GRAPH_BUILDER_VERSION } from '../../src/graph/stnet.js';
 import { StNet } from '../../src/stnet.js';
-import { GRAPH_CACHE_KEEP, graphCacheEnabled, graphCachePath, writeGraphCache } from '../../src/weights/cache.js';
+import { GRAPH_CACHE_KEEP, graphCacheEnabled, graphCachePath, writeGraphCache } from '../../src/graph/cache.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
 
 const savedEnv = process.env.STNET_GRAPH_CACHE;
@@ -82,7 +83,10 @@ describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)',
     const p1 = await m1.predict(input, dims);
     await m1.close();
     const graph = graphCachePath(weights, home)!;
-    expect(readdirSync(join(home, 'graphs'))).toEqual([graph.split('/').pop()]);
+    const key = graph.split('/').pop()!.replace(/\.onnx$/, '');
+    // The graph and its info file (what `stnet cache` shows it was built from).
+    expect(readdirSync(join(home, 'graphs')).sort()).toEqual([`${key}.json`, `${key}.onnx`]);
+    expect(JSON.parse(readFileSync(join(home, 'graphs', `${key}.json`), 'utf8'))).toEqual({ weights, variant: 'fp32', builderVersion: GRAPH_BUILDER_VERSION });
     expect(statSync(graph).size).toBeGreaterThan(130_000_000);
 
     // Overwrite the weights in place with zeros, keeping size and mtime: only a cache hit can still load.

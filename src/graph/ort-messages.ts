@@ -1,0 +1,30 @@
+// The messages between ModelSession (src/graph/session.ts, main thread) and its onnxruntime worker thread
+// (src/graph/ort-worker.ts), typed once for both sides.
+import type { InferenceSession } from 'onnxruntime-node';
+
+/** The worker's workerData. */
+export interface WorkerInit {
+  /** Serialized ONNX model. Handed back to the main thread once the session holds its own copy (see 'ready'). */
+  readonly model: Uint8Array;
+  readonly options: InferenceSession.SessionOptions;
+}
+
+export type ToWorker =
+  /**
+   * Run on the input in the shared buffer: `length` float32 values, shape `dims`. `buffer` is sent when the main
+   * thread replaced (grew) its shared input buffer; otherwise the last one is reused.
+   */
+  | { readonly type: 'run'; readonly id: number; readonly dims: readonly number[]; readonly length: number; readonly buffer?: SharedArrayBuffer }
+  /** Release the session; answered with 'closed'. */
+  | { readonly type: 'close' };
+
+export type FromWorker =
+  /**
+   * The session exists. `model` is the model's buffer transferred back to the main thread (which drops it): the
+   * worker then holds no reference to the bytes, and the idle worker need not collect garbage to free them.
+   */
+  | { readonly type: 'ready'; readonly inputNames: readonly string[]; readonly outputNames: readonly string[]; readonly model?: ArrayBuffer }
+  | { readonly type: 'failed'; readonly error: string }
+  | { readonly type: 'result'; readonly id: number; readonly outputs: Readonly<Record<string, Float32Array>> }
+  | { readonly type: 'result'; readonly id: number; readonly error: string }
+  | { readonly type: 'closed' };
