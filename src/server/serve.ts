@@ -80,9 +80,9 @@ export type WorkersLoader = (opts: { count: number; weights: string | undefined;
 
 /**
  * Loads `count` StNet workers through the core's one loading path (loadStnetModels: the graph cache, else the
- * weights parsed and the graph built once; each worker its own onnxruntime session with `threads` threads). A
- * server restarts with the same weights, so it keeps the built graph for explicit weights too (STNET_GRAPH_CACHE=0
- * turns that off). `useGpu` is passed on when the loader's caller gives it.
+ * weights parsed and the graph built once; each worker its own onnxruntime session with `threads` threads), with
+ * StNet.load's graph-cache defaults (STNET_GRAPH_CACHE=1 keeps the graph for explicit weights too). `useGpu` is
+ * passed on when the loader's caller gives it.
  */
 export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
   return async (opts) => {
@@ -96,7 +96,6 @@ export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader 
         onModel: (m) => onMessage(`stnet serve: ${m.graph === 'cache' ? 'cached graph for' : 'built the graph from'} weights ${m.weightsPath ?? ''}`),
         onSession: (i) => onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
       },
-      true,
     );
     return models.map((model) => modelWorker(model, defaults));
   };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPH_BUILDER_VERSION } from '../../src/graph/stnet.js';
 import { StNet } from '../../src/stnet.js';
-import { GRAPH_CACHE_KEEP, graphCacheEnabled, graphCachePath, writeGraphCache } from '../../src/graph/cache.js';
+import { GRAPH_CACHE_KEEP, cleanGraphs, graphCacheEnabled, graphCachePath, listGraphs, writeGraphCache } from '../../src/graph/cache.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
 
 const savedEnv = process.env.STNET_GRAPH_CACHE;
@@ -45,6 +45,35 @@ describe('graph cache files', () => {
     expect(graphCachePath(w, join(dir, 'home'))).not.toBe(a);
     expect(graphCachePath(dir, join(dir, 'home'))).toBeUndefined();
     expect(graphCachePath(join(dir, 'missing'), join(dir, 'home'))).toBeUndefined();
+  });
+
+  it('the variant is part of the key: an int8 graph never replaces the fp32 one', () => {
+    const w = join(dir, 'v.bin');
+    writeFileSync(w, 'abc');
+    const fp32 = graphCachePath(w, join(dir, 'home'))!;
+    expect(graphCachePath(w, join(dir, 'home'), 'fp32')).toBe(fp32);
+    expect(graphCachePath(w, join(dir, 'home'), 'int8:calib-a')).not.toBe(fp32);
+    expect(graphCachePath(w, join(dir, 'home'), 'int8:calib-b')).not.toBe(graphCachePath(w, join(dir, 'home'), 'int8:calib-a'));
+  });
+
+  it('info files: listed with their graph, pruned and cleaned with it', async () => {
+    const home = join(dir, 'info-home');
+    const g = join(home, 'graphs');
+    for (const [i, name] of ['a', 'b', 'c'].entries()) {
+      expect(await writeGraphCache(join(g, `${name}.onnx`), new Uint8Array(10 + i), { weights: `/w/${name}`, variant: 'fp32', builderVersion: 1 })).toBe(true);
+      utimesSync(join(g, `${name}.onnx`), new Date(1_000_000 * (i + 1)), new Date(1_000_000 * (i + 1)));
+    }
+    // Writing c pruned the oldest beyond GRAPH_CACHE_KEEP when it was written; a is gone with its info file.
+    expect(readdirSync(g).sort()).toEqual(['b.json', 'b.onnx', 'c.json', 'c.onnx']);
+    expect(listGraphs(home).map((x) => [x.path.split('/').pop(), x.bytes, x.info?.weights])).toEqual([
+      ['c.onnx', 12, '/w/c'],
+      ['b.onnx', 11, '/w/b'],
+    ]);
+    writeFileSync(join(g, 'b.json'), 'not json');
+    expect(listGraphs(home)[1]!.info).toBeUndefined();
+    const cInfo = readFileSync(join(g, 'c.json')).length;
+    expect(cleanGraphs(home)).toBe(23 + 'not json'.length + cInfo);
+    expect(readdirSync(g)).toEqual([]);
   });
 
   it(`keeps the ${GRAPH_CACHE_KEEP} most recently used graphs`, async () => {

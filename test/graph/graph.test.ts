@@ -11,26 +11,11 @@ import { ModelSession } from '../../src/graph/session.js';
 import { buildStnetOnnx } from '../../src/graph/stnet.js';
 import { exportOnnx } from '../../src/model/export.js';
 import { StNet } from '../../src/stnet.js';
-import { STNET_PARAMS, loadWeights } from '../../src/weights/index.js';
+import { loadWeights } from '../../src/weights/index.js';
 import type { Float32Param, StnetWeights } from '../../src/weights/types.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
+import { syntheticWeights } from '../helpers/synthetic-weights.js';
 import { expectCode } from '../helpers/errors.js';
-
-/** Deterministic small weights of the right shapes (variances 1), enough to build and count the graph. */
-function syntheticWeights(): Map<string, Float32Param> {
-  let seed = 12345;
-  const w = new Map<string, Float32Param>();
-  for (const p of STNET_PARAMS) {
-    const data = new Float32Array(p.shape.reduce((a, b) => a * b, 1));
-    const isVariance = p.name.endsWith('_variance') || p.name.endsWith('.w_2');
-    for (let i = 0; i < data.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      data[i] = isVariance ? 1 : (seed / 2 ** 32 - 0.5) * 0.1;
-    }
-    w.set(p.name, { shape: p.shape, data });
-  }
-  return w;
-}
 
 /**
  * Conv + fc MACs of StNet-R50 for input [B, T, 15, S, S], computed from the architecture description
