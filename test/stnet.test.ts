@@ -3,7 +3,6 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StnetError } from '../src/errors.js';
 import { cudaAvailable } from '../src/graph/session.js';
 
 /** Asked once, as StNet.load asks (a one-node CUDA session). */

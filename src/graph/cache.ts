@@ -5,7 +5,7 @@
 // the calibration's identity), not a hash of the weights' bytes: hashing 127 MiB costs ~0.35 s, half of what the
 // cache saves. Because the key covers the file's identity, an explicit weights path is as safe as a cached one.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { envGraphCache, stnetHome } from '../env.js';
@@ -34,8 +34,8 @@ export interface GraphCacheInfo {
  * member we cannot identify as one file (no caching then).
  */
 export function graphCachePath(weightsPath: string, home?: string, variant = 'fp32'): string | undefined {
-  let st;
-  let real;
+  let st: BigIntStats;
+  let real: string;
   try {
     real = realpathSync(weightsPath);
     st = statSync(real, { bigint: true });

@@ -149,6 +149,8 @@ export function toFloat32Params(source: Uint8Array, tensors: readonly StoredTens
     }
   }
   const out = new Map<string, Float32Param>();
-  tensors.forEach((t, i) => out.set(t.name, { shape: Object.freeze([...t.shape]), data: results[i]! }));
+  tensors.forEach((t, i) => {
+    out.set(t.name, { shape: Object.freeze([...t.shape]), data: results[i]! });
+  });
   return out;
 }

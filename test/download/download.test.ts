@@ -12,7 +12,7 @@ import { StnetError } from '../../src/errors.js';
 import { cacheFileName, findCachedWeights, OFFICIAL_WEIGHTS_URLS, removeStalePartials } from '../../src/weights/cache.js';
 import { downloadTimeoutMs, downloadWeights } from '../../src/weights/download.js';
 import { resolveWeights, weightsUrls } from '../../src/weights/resolve.js';
-import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
+import { HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
 import { closedPort } from '../helpers/net.js';
 
 interface Served {

@@ -4,7 +4,6 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StnetError } from '../../src/errors.js';
 import { countFlops } from '../../src/graph/flops.js';
 import { GraphBuilder, OPSET, decodeModel } from '../../src/graph/onnx.js';
 import { ModelSession } from '../../src/graph/session.js';

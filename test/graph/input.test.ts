@@ -1,7 +1,6 @@
 // Input tensor validation: every bad tensor a user can pass fails before onnxruntime, with E_INVALID_INPUT
 // and a message that says what is wrong.
 import { describe, expect, it } from 'vitest';
-import { StnetError } from '../../src/errors.js';
 import { MIN_SPATIAL, checkInputTensor } from '../../src/graph/input.js';
 import { caught } from '../helpers/errors.js';
 

@@ -32,7 +32,7 @@ export function toHalfBits(v: number): number {
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -277,7 +277,10 @@ class PickleWriter {
   global(module: string, name: string): void {
     const key = `${module}.${name}`;
     const seen = this.memo.get(key);
-    if (seen !== undefined) return this.get(seen);
+    if (seen !== undefined) {
+      this.get(seen);
+      return;
+    }
     if (this.opts.protocol >= 4) {
       this.unicode(module);
       this.unicode(name);
@@ -294,7 +297,10 @@ class PickleWriter {
   /** Python `bytes` as each writer spells it. */
   bytes(b: Uint8Array): void {
     const { protocol, writer } = this.opts;
-    if (protocol === 2 && writer === 'py2') return this.binstring(b);
+    if (protocol === 2 && writer === 'py2') {
+      this.binstring(b);
+      return;
+    }
     if (protocol === 2 && b.length === 0) {
       // CPython 3, protocol 2, empty bytes: bytes() with the module under its Python 2 name.
       this.global('__builtin__', 'bytes');

@@ -2,7 +2,6 @@
 import { describe, expect, test } from 'vitest';
 import { toFloat32Params } from '../../src/weights/float32.js';
 import type { StoredTensor } from '../../src/weights/tensor.js';
-import { StnetError } from '../../src/errors.js';
 import { encodeValues, latin1ToUtf8 } from '../helpers/weights-writers.js';
 import { expectCode } from '../helpers/errors.js';
 

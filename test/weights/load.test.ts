@@ -6,7 +6,6 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadWeights, STNET_PARAMS, STNET_SORTED_NAMES, type StnetWeights } from '../../src/weights/index.js';
 import type { Float32Param } from '../../src/weights/types.js';
-import { StnetError } from '../../src/errors.js';
 import { readHead, readWhole } from '../../src/weights/io.js';
 import { goldenXz, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { decodeLodTensorRecord, readLodTensorStream } from '../../src/weights/index.js';
 import { halfToNumber } from '../../src/weights/tensor.js';
-import { StnetError } from '../../src/errors.js';
 import { golden, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import { encodeValues, lodTensorRecord, lodTensorStream, toHalfBits, type DType } from '../helpers/weights-writers.js';
 import { expectCode } from '../helpers/errors.js';

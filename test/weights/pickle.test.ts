@@ -6,7 +6,6 @@ import { describe, expect, test } from 'vitest';
 import { readPickleArrays } from '../../src/weights/index.js';
 import { readPickle } from '../../src/weights/pickle.js';
 import { halfToNumber, type NdArray } from '../../src/weights/tensor.js';
-import { StnetError } from '../../src/errors.js';
 import { caught } from '../helpers/errors.js';
 import { golden, GOLDEN_SKIP_REASON, HAS_GOLDEN } from '../helpers/golden.js';
 import { toHalfBits, writeMaliciousPickle, writePickle, type PickleArraySpec, type PickleOptions } from '../helpers/weights-writers.js';

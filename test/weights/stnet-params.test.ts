@@ -23,7 +23,9 @@ describe('STNET_PARAMS', () => {
         shape: m[3]!.split(',').map(Number),
       }));
       expect(rows).toHaveLength(301);
-      rows.forEach((r, i) => expect(r.index).toBe(i));
+      rows.forEach((r, i) => {
+      expect(r.index).toBe(i);
+    });
       expect(STNET_PARAMS.map((p) => ({ name: p.name, shape: [...p.shape] }))).toEqual(rows.map(({ name, shape }) => ({ name, shape })));
     });
 

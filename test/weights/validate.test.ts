@@ -2,7 +2,6 @@
 import { describe, expect, test } from 'vitest';
 import { checkFinite, validateShapes } from '../../src/weights/validate.js';
 import { STNET_PARAMS } from '../../src/weights/index.js';
-import { StnetError } from '../../src/errors.js';
 import { caught as error } from '../helpers/errors.js';
 
 const all = STNET_PARAMS.map((p) => ({ name: p.name, shape: p.shape }));
