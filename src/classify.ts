@@ -7,13 +7,23 @@
 import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
 import { NUM_CLASSES, SEGLEN } from './graph/stnet.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
+import { LOAD_VIDEO_DEFAULTS, type LoadVideoOptions } from './video/load-video.js';
 
 export { NUM_CLASSES, SEGLEN };
 
-/** Defaults: the reference's INFER config (reference.md section 1) and MODEL.topk. */
-export const CLASSIFY_DEFAULTS = Object.freeze({ topK: 5, segNum: 25, shortSize: 256, targetSize: 256 });
+/** Defaults: the reference's MODEL.topk, and the video loader's own defaults (its INFER config; docs/video.md). */
+export const CLASSIFY_DEFAULTS = Object.freeze({
+  topK: 5,
+  segNum: LOAD_VIDEO_DEFAULTS.segNum,
+  shortSize: LOAD_VIDEO_DEFAULTS.shortSize,
+  targetSize: LOAD_VIDEO_DEFAULTS.targetSize,
+});
 
-/** Bounds checked before any work; the CLI's messages and --help use the same table. */
+/**
+ * Bounds checked before any work; the CLI's messages and --help use the same table. The video entries are to come
+ * from the loader (src/video/load-video.ts LOAD_VIDEO_LIMITS, with resolveLoadVideoOptions doing their checks) once
+ * its stage exports them; until then they are repeated here.
+ */
 export const CLASSIFY_LIMITS = Object.freeze({
   topK: [1, NUM_CLASSES],
   segNum: [1, 100],
@@ -82,22 +92,14 @@ export interface Predictor {
   predict(data: Float32Array, dims: readonly number[]): Promise<Float32Array>;
 }
 
-export interface VideoLoadOptions {
-  segNum: number;
-  seglen: number;
-  shortSize: number;
-  targetSize: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
 export interface LoadedVideo {
   readonly data: Float32Array;
   /** [segNum, 15, H, W] (or with a leading batch dim of 1). */
   readonly dims: readonly number[];
 }
 
-export type VideoLoader = (path: string, opts: VideoLoadOptions) => Promise<LoadedVideo>;
+/** loadVideo, or a stand-in with its options (src/video/load-video.ts owns them: they are not re-declared here). */
+export type VideoLoader = (path: string, opts: LoadVideoOptions) => Promise<LoadedVideo>;
 
 // --- validation
 
@@ -186,7 +188,7 @@ export async function classifyVideos(
   // Aborted on cancel and when a batch-level error stops the loop, so a decode running ahead stops too.
   const stop = new AbortController();
   const signal = opts.signal === undefined ? stop.signal : AbortSignal.any([opts.signal, stop.signal]);
-  const loadOpts: VideoLoadOptions = {
+  const loadOpts: LoadVideoOptions = {
     segNum: opts.segNum,
     seglen: SEGLEN,
     shortSize: opts.shortSize,

@@ -17,12 +17,12 @@ import {
   validatePaths,
   type LoadedVideo,
   type Predictor,
-  type VideoLoadOptions,
   type VideoResult,
 } from '../src/classify.js';
 import { StnetError } from '../src/errors.js';
 import { KINETICS400_LABELS } from '../src/labels/kinetics400.js';
 import { StNet } from '../src/stnet.js';
+import type { LoadVideoOptions as VideoLoadOptions } from '../src/video/load-video.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from './helpers/golden.js';
 import { expectCode } from './helpers/errors.js';
 

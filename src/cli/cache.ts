@@ -2,6 +2,7 @@
 import { Option, type Command } from 'commander';
 import { cacheContents, cleanCache } from '../model/cache.js';
 import { EXIT_CODE_HELP, EXIT_OK, type CliIo, type CommandContext } from './action.js';
+import { toCacheCleanValues } from './options.js';
 
 const WHERE = 'The cache is $STNET_HOME (default ~/.cache/stnet): weights/ holds downloaded weights, graphs/ the built ONNX graphs (the two most recently used are kept).';
 
@@ -38,7 +39,7 @@ async function cacheListCommand(io: CliIo): Promise<number> {
 }
 
 async function cacheCleanCommand(raw: Record<string, unknown>, io: CliIo): Promise<number> {
-  const freed = cleanCache(undefined, { graphsOnly: raw.graphs_only === true });
+  const freed = cleanCache(undefined, toCacheCleanValues(raw));
   io.stderr.write(`stnet: removed ${freed.files} file${freed.files === 1 ? '' : 's'} (${mb(freed.bytes)}) from ${cacheContents().home}\n`);
   return EXIT_OK;
 }

@@ -99,6 +99,11 @@ export function toSourceValues(raw: Record<string, unknown>): SourceValues {
   return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), quiet: raw.quiet === true };
 }
 
+/** `stnet cache clean`'s flags. */
+export function toCacheCleanValues(raw: Record<string, unknown>): { readonly graphsOnly: boolean } {
+  return { graphsOnly: raw.graphs_only === true };
+}
+
 /** commander's raw option object (snake_case strings) -> typed camelCase values. Throws E_INVALID_OPTION. */
 export function toRunValues(raw: Record<string, unknown>): RunValues {
   const ints: Partial<Record<IntKey, number>> = {};

@@ -1,5 +1,5 @@
 // StNet ResNet-50 (PaddleVideo legacy `StNet_ResNet`, seglen 5, 400 classes) as an ONNX model, built from
-// the 301 Paddle parameters. Reference: spec/reference.md section 5b; names and shapes: section 5c.
+// the 301 Paddle parameters. Reference: docs/reference.md §5b; names and shapes: §5a and src/weights/stnet-params.ts.
 //
 // Batch norm handling (inference BN: y = gamma * (x - mean) / sqrt(var + 1e-5) + beta = s*x + t):
 // - ResNet convs (conv1, every branch2a/b/c, every branch1) have no bias and their BN follows directly, so
@@ -58,7 +58,7 @@ const STAGES = [
   { stage: 5, blocks: 3, width: 512, stride: 2 },
 ] as const;
 
-/** Temporal blocks after stage 3 and stage 4, with the auto-generated Paddle names (spec 5a counter walk). */
+/** Temporal blocks after stage 3 and stage 4, with the auto-generated Paddle names (docs/reference.md §5a, counter walk). */
 const TEMPORAL_AFTER: ReadonlyMap<number, { conv: string; bn: string }> = new Map([
   [3, { conv: 'conv3d_0', bn: 'batch_norm_24' }],
   [4, { conv: 'conv3d_1', bn: 'batch_norm_44' }],

@@ -1,5 +1,5 @@
 // Kinetics-400 class names in class-id order (index = class id), underscore form.
-// Source: ../shared/spec/kinetics400_labels.txt, itself copied verbatim from
+// Source (docs/reference.md §4): copied verbatim from
 // PaddlePaddle/models@0173b12c:PaddleCV/video/data/dataset/kinetics_labels.json (Apache-2.0),
 // the label file the legacy STNET inference used.
 export const KINETICS400_LABELS: readonly string[] = Object.freeze([

@@ -1,4 +1,4 @@
-// One LoDTensor file per parameter (reference.md 6.0 `stnet_kinetics.tar.gz`, `fluid.io.save_vars` with
+// One LoDTensor file per parameter (docs/reference.md §6.0 `stnet_kinetics.tar.gz`, `fluid.io.save_vars` with
 // filename=None: file name = variable name) and the PaddleHub 1.x module layout (section 7: the module
 // folder's `model/` holds `@HUB_stnet_kinetics400@<name>` files beside `__model__`).
 // Only files named after one of the 301 parameters are read: everything else in such folders is a

@@ -1,4 +1,4 @@
-// Paddle 1.x LoDTensor serialization (reference.md 6b), one record per parameter file, and the combined
+// Paddle 1.x LoDTensor serialization (docs/reference.md §6b), one record per parameter file, and the combined
 // stream (6c: `save_combine`, records back to back in sorted-name order, no header, no names).
 // Record, all little-endian: uint32 version 0 | uint64 lod_level | per level: uint64 byte size + that many
 // bytes of uint64 offsets | uint32 tensor version 0 | int32 L | L bytes TensorDesc protobuf | raw C-order data.

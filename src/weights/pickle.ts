@@ -1,4 +1,4 @@
-// A data-only reader for the pickles `fluid.save` / `paddle.static.save` write (reference.md 6a): a dict
+// A data-only reader for the pickles `fluid.save` / `paddle.static.save` write (docs/reference.md §6a): a dict
 // (or OrderedDict) of name -> numpy ndarray, pickle protocols 2 to 5, Python 2 or 3 writers.
 //
 // Written by hand on purpose. A pickle is a program for a stack machine that may import and call any

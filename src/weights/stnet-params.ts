@@ -1,5 +1,5 @@
 // The 301 StNet-R50 parameters (seglen 5, 400 classes), derived by replaying the construction order of
-// PaddleVideo's StNet_ResNet (reference.md 5a/5c) instead of pasting the table: the derivation makes the
+// PaddleVideo's StNet_ResNet (docs/reference.md §5a; the table it gives is §5c of the project's reference notes) instead of pasting the table: the derivation makes the
 // naming rules visible (explicit ResNet names, the `batch_norm_N` counter that every unnamed BN consumes,
 // `conv3d_N`, `xception_*`, `fc_0`). test/weights/stnet-params.test.ts checks it against the spec's table.
 
