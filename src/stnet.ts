@@ -201,14 +201,17 @@ export async function loadStnetModels(opts: StNetLoadOptions, count: number, pro
   }
 }
 
-/** One session per model; the last one takes the bytes themselves, the others a copy. Closes them all on failure. */
+/**
+ * One session per model; from bytes, the last one takes the bytes themselves and the others a copy; from a cache
+ * file, each reads the file. Closes them all on failure.
+ */
 async function openSessions(model: ModelBytes, count: number, s: SessionChoice, onSession?: (i: number, count: number) => void): Promise<StNet[]> {
   const models: StNet[] = [];
   try {
     for (let i = 0; i < count; i++) {
       onSession?.(i, count);
-      const bytes = i === count - 1 ? model.bytes : model.bytes.slice();
-      models.push(newStNet(await ModelSession.create(bytes, { threads: s.threads, useGpu: s.useGpu, transferModel: true }), model.weightsPath));
+      const m = typeof model.model === 'string' || i === count - 1 ? model.model : model.model.slice();
+      models.push(newStNet(await ModelSession.create(m, { threads: s.threads, useGpu: s.useGpu, transferModel: true }), model.weightsPath));
     }
   } catch (err) {
     await Promise.allSettled(models.map((m) => m.close()));

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { envGraphCache } from '../env.js';
 import { checkModelOutPath, writeModelFile } from '../model/export.js';
-import { checkModelSourceOptions, loadModelBytes } from '../model/load.js';
+import { checkModelSourceOptions, loadModelBytes, readModelBytes } from '../model/load.js';
 import { EXIT_CODE_HELP, EXIT_OK, downloadHooks, type CliIo, type CommandContext } from './action.js';
 import { toSourceValues } from './options.js';
 import type { Ui } from './progress.js';
@@ -38,7 +38,7 @@ async function exportOnnxCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo
   );
   ui.stop();
   if (model.weightsSource === 'download') ui.log(`weights saved to ${model.weightsPath ?? ''}`);
-  await writeModelFile(model.bytes, out);
+  await writeModelFile(await readModelBytes(model), out);
   ui.log(`wrote ${out}`);
   io.stdout.write(`${out}\n`);
   return EXIT_OK;

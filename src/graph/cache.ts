@@ -66,6 +66,20 @@ function infoPath(graphPath: string): string {
   return graphPath.replace(/\.onnx$/, '.json');
 }
 
+/**
+ * Whether the cached graph exists (a non-empty file); touches it so that pruning keeps recently used graphs. The
+ * caller hands the path to onnxruntime, which reads the file itself.
+ */
+export async function touchGraphCache(path: string): Promise<boolean> {
+  try {
+    const now = new Date();
+    await utimes(path, now, now);
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Writes the graph (temp file, fsync, rename) and prunes old graphs. Best effort: a full disk must not fail a start. */
 export async function writeGraphCache(path: string, model: Uint8Array, info?: GraphCacheInfo): Promise<boolean> {
   const tmp = partialPathFor(path);

@@ -4,8 +4,11 @@ import type { InferenceSession } from 'onnxruntime-node';
 
 /** The worker's workerData. */
 export interface WorkerInit {
-  /** Serialized ONNX model. Handed back to the main thread once the session holds its own copy (see 'ready'). */
-  readonly model: Uint8Array;
+  /**
+   * Serialized ONNX model, or the path of a model file (onnxruntime reads it natively). Bytes are handed back to
+   * the main thread once the session holds its own copy (see 'ready').
+   */
+  readonly model: Uint8Array | string;
   readonly options: InferenceSession.SessionOptions;
 }
 

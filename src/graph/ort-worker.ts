@@ -51,12 +51,12 @@ port.on('message', (msg: ToWorker) => {
   }
 });
 
-ort.InferenceSession.create(init.model, init.options).then(
+(typeof init.model === 'string' ? ort.InferenceSession.create(init.model, init.options) : ort.InferenceSession.create(init.model, init.options)).then(
   (s) => {
     session = s;
     // onnxruntime copied the weights out of the bytes: give the buffer back (see FromWorker 'ready').
-    const buf = init.model.buffer;
-    const whole = buf instanceof ArrayBuffer && init.model.byteOffset === 0 && init.model.byteLength === buf.byteLength;
+    const buf = typeof init.model === 'string' ? undefined : init.model.buffer;
+    const whole = buf instanceof ArrayBuffer && typeof init.model !== 'string' && init.model.byteOffset === 0 && init.model.byteLength === buf.byteLength;
     post({ type: 'ready', inputNames: s.inputNames, outputNames: s.outputNames, ...(whole ? { model: buf } : {}) }, whole ? [buf] : []);
   },
   (err: unknown) => post({ type: 'failed', error: message(err) }),

@@ -90,7 +90,7 @@ export async function assertGpuAvailable(): Promise<void> {
 }
 
 /** Starts a worker on `model` and waits for its first message ('ready' or 'failed'). */
-async function startWorker(model: Uint8Array, options: InferenceSession.SessionOptions, transfer: boolean): Promise<{ worker: Worker; msg: FromWorker }> {
+async function startWorker(model: Uint8Array | string, options: InferenceSession.SessionOptions, transfer: boolean): Promise<{ worker: Worker; msg: FromWorker }> {
   // Before the native module loads in the worker: onnxruntime's telemetry stays off (src/env.ts).
   disableOrtTelemetry();
   const init: WorkerInit = { model, options };
@@ -98,7 +98,7 @@ async function startWorker(model: Uint8Array, options: InferenceSession.SessionO
     // Host flags (a loader, --input-type) are not the worker's business.
     execArgv: [],
     workerData: init,
-    transferList: transfer ? [model.buffer as ArrayBuffer] : [],
+    transferList: transfer && typeof model !== 'string' ? [model.buffer as ArrayBuffer] : [],
   });
   let onMessage: (m: FromWorker) => void = () => undefined;
   let onError: (e: Error) => void = () => undefined;
@@ -157,8 +157,11 @@ export class ModelSession {
     worker.unref();
   }
 
-  /** Starts a session on its own thread. */
-  static async create(model: Uint8Array, opts: ModelSessionOptions): Promise<ModelSession> {
+  /**
+   * Starts a session on its own thread, on a serialized model in memory or in a file (a cached graph: onnxruntime
+   * reads it itself, so its bytes never enter JavaScript memory).
+   */
+  static async create(model: Uint8Array | string, opts: ModelSessionOptions): Promise<ModelSession> {
     if (opts.useGpu) await assertGpuAvailable();
     const options: InferenceSession.SessionOptions = {
       executionProviders: opts.useGpu ? ['cuda', 'cpu'] : ['cpu'],
@@ -171,7 +174,7 @@ export class ModelSession {
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
     };
-    const transfer = opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
+    const transfer = typeof model !== 'string' && opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
     const { worker, msg } = await startWorker(model, options, transfer);
     if (msg.type !== 'ready') {
       await worker.terminate();

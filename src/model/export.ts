@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { StnetError, invalidOption } from '../errors.js';
 import { OPSET } from '../graph/onnx.js';
 import type { StnetWeights } from '../weights/types.js';
-import { loadModelBytes, modelBytesFromWeights } from './load.js';
+import { loadModelBytes, modelBytesFromWeights, readModelBytes } from './load.js';
 
 /** Checks that `outPath` can be written (its folder exists), before any slow weights work. */
 export async function checkModelOutPath(outPath: unknown): Promise<string> {
@@ -38,5 +38,5 @@ export async function writeModelFile(bytes: Uint8Array, outPath: string): Promis
 export async function exportOnnx(weights: string | StnetWeights, outPath: string): Promise<{ bytes: number; opset: number }> {
   const out = await checkModelOutPath(outPath);
   const model = typeof weights === 'string' ? await loadModelBytes({ weights }) : modelBytesFromWeights(weights);
-  return writeModelFile(model.bytes, out);
+  return writeModelFile(await readModelBytes(model), out);
 }

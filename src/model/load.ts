@@ -5,8 +5,8 @@
 //
 // Why a module of its own and not more of src/stnet.ts: getting the bytes needs no onnxruntime (export-onnx never
 // starts a session), and stnet.ts is the model object that runs them.
-import { checkKnownKeys, invalidOption } from '../errors.js';
-import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, writeGraphCache } from '../graph/cache.js';
+import { StnetError, checkKnownKeys, invalidOption } from '../errors.js';
+import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, touchGraphCache, writeGraphCache } from '../graph/cache.js';
 import { GRAPH_BUILDER_VERSION, buildStnetOnnx } from '../graph/stnet.js';
 import { loadWeights } from '../weights/index.js';
 import { DOWNLOAD_OPTION_KEYS, checkDownloadOptions, resolveWeights, type DownloadOptions, type WeightsSource } from '../weights/resolve.js';
@@ -35,10 +35,14 @@ export function checkModelSourceOptions(opts: ModelSourceOptions): ResolvedModel
   return { weights: opts.weights, ...checkDownloadOptions(opts) };
 }
 
-/** A model's serialized ONNX bytes and what they came from. */
+/** A model's serialized ONNX bytes (in memory, or the cache file that holds them) and what they came from. */
 export interface ModelBytes {
-  /** The serialized ModelProto. Owned by the caller (may be transferred to a session). */
-  readonly bytes: Uint8Array;
+  /**
+   * The serialized ModelProto: bytes owned by the caller (they may be transferred to a session), or, for a graph-
+   * cache hit, the cache file's path: onnxruntime reads it itself, so 127 MiB never pass through JavaScript memory
+   * (and each of the server's sessions reads it without a copy in this process). readModelBytes gives bytes always.
+   */
+  readonly model: Uint8Array | string;
   /** The weights file the graph was built from; undefined when built from weights in memory. */
   readonly weightsPath: string | undefined;
   /** How the weights were found; undefined when built from weights in memory. */
@@ -79,15 +83,22 @@ export async function loadModelBytes(o: ResolvedModelSource, how: LoadModelBytes
   const { path, source, weights: downloaded } = await resolveWeights(o);
   const onByDefault = how.cacheByDefault ?? (source === 'cache' || source === 'download');
   const cachePath = graphCacheEnabled(o.graphCache, onByDefault) ? graphCachePath(path, o.cacheDir, variantOf(o)) : undefined;
-  if (cachePath !== undefined && how.rebuild !== true) {
-    const cached = await readGraphCache(cachePath);
-    if (cached !== undefined) return { bytes: cached, weightsPath: path, weightsSource: source, graph: 'cache', cachePath };
+  if (cachePath !== undefined && how.rebuild !== true && (await touchGraphCache(cachePath))) {
+    return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'cache', cachePath };
   }
   // A fresh download was already parsed to validate it: no second parse.
   const bytes = buildGraph(downloaded ?? (await loadWeights(path)), o);
   // Written before a session takes (transfers) the bytes; a failed write only costs the next start.
   if (cachePath !== undefined) await writeGraphCache(cachePath, bytes, { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION });
-  return { bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath };
+  return { model: bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath };
+}
+
+/** The model's bytes, read from the cache file when that is where they are. */
+export async function readModelBytes(m: ModelBytes): Promise<Uint8Array> {
+  if (typeof m.model !== 'string') return m.model;
+  const bytes = await readGraphCache(m.model);
+  if (bytes === undefined) throw new StnetError('E_RUNTIME', `the cached graph ${m.model} disappeared while in use: run the command again`, { path: m.model });
+  return bytes;
 }
 
 /** A cached graph that onnxruntime refused: removed, so that the next load builds it again. */
@@ -97,7 +108,7 @@ export async function discardCachedGraph(m: ModelBytes): Promise<void> {
 
 /** The model's bytes for weights already in memory (StNet.fromWeights, exportOnnx): always built, never cached. */
 export function modelBytesFromWeights(weights: StnetWeights): ModelBytes {
-  return { bytes: buildGraph(weights, { weights: undefined }), weightsPath: undefined, weightsSource: undefined, graph: 'built', cachePath: undefined };
+  return { model: buildGraph(weights, { weights: undefined }), weightsPath: undefined, weightsSource: undefined, graph: 'built', cachePath: undefined };
 }
 
 /** Checks an options object's shape and keys, for functions whose options are exactly the model source's. */

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPH_BUILDER_VERSION } from '../../src/graph/stnet.js';
-import { StNet } from '../../src/stnet.js';
+import { StNet, loadStnetModels } from '../../src/stnet.js';
+import { checkModelSourceOptions, loadModelBytes } from '../../src/model/load.js';
 import { GRAPH_CACHE_KEEP, cleanGraphs, graphCacheEnabled, graphCachePath, listGraphs, writeGraphCache } from '../../src/graph/cache.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
 
@@ -149,6 +150,25 @@ describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)',
     const best = probs.indexOf(Math.max(...probs));
     expect(best).toBe(expected.top5[0]!.class_id);
     expect(statSync(graph).size).toBeGreaterThan(130_000_000);
+  });
+
+  it('a cache hit hands onnxruntime the file (no bytes in JavaScript); count 2 opens two sessions on it that compute the same', async () => {
+    const home = join(tmp, 'home-multi');
+    const first = await loadModelBytes(checkModelSourceOptions({ weights, cacheDir: home, graphCache: true }));
+    expect(first.graph).toBe('built');
+    expect(first.model).toBeInstanceOf(Uint8Array);
+    const hit = await loadModelBytes(checkModelSourceOptions({ weights, cacheDir: home, graphCache: true }));
+    expect(hit).toMatchObject({ graph: 'cache', model: graphCachePath(weights, home), weightsPath: weights, weightsSource: 'option' });
+    const models = await loadStnetModels({ weights, cacheDir: home, graphCache: true, threads: 1 }, 2);
+    try {
+      expect(models).toHaveLength(2);
+      const [a, b] = await Promise.all(models.map((m) => m.predict(input, dims)));
+      expect(a).toEqual(b);
+      expect(models.map((m) => m.weightsPath)).toEqual([weights, weights]);
+    } finally {
+      await Promise.all(models.map((m) => m.close()));
+    }
+    await expect(loadStnetModels({ weights, cacheDir: home }, 0)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/for count but received 0/) });
   });
 
   it('explicit weights: off by default (nothing written)', async () => {
