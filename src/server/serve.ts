@@ -22,6 +22,8 @@ export interface ClassifyingModel {
     opts: { topK?: number; segNum?: number; shortSize?: number; targetSize?: number; signal?: AbortSignal },
   ): Promise<readonly ServerVideoResult[]>;
   close(): Promise<void>;
+  /** Ends the model at once, a run in progress included (StNet.terminate); optional. */
+  terminate?(): Promise<void>;
 }
 
 export interface ModelWorkerDefaults {
@@ -47,6 +49,7 @@ export function modelWorker(model: ClassifyingModel, defaults: ModelWorkerDefaul
       return result;
     },
     close: () => model.close(),
+    ...(model.terminate !== undefined ? { terminate: () => model.terminate!() } : {}),
   };
 }
 
@@ -92,7 +95,7 @@ export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader 
     const models = await StNet.replicas(params, count, { threads }, (i) =>
       onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
     );
-    return models.map((model) => modelWorker({ classify: (paths, opts) => model.classify(paths, opts), close: () => model.close() }, defaults));
+    return models.map((model) => modelWorker(model, defaults));
   };
 }
 
@@ -181,9 +184,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The `stnet serve` command: starts the server, then waits for SIGINT/SIGTERM and stops gracefully
- * (a second signal cancels in-flight work at once). Resolves once everything is closed.
+ * (a second signal cancels in-flight work at once, ending model runs in flight). Resolves with the first
+ * signal once everything is closed (the CLI exits 130 after SIGINT, 0 after SIGTERM).
  */
-export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<void> {
+export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<NodeJS.Signals> {
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
   const server = await startServer({ ...opts, onMessage: say }, loadWorkers);
   const info = serverInfo(server.app);
@@ -195,18 +199,18 @@ export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoad
   if (!LOOPBACK.has(r.host) && r.token === undefined) {
     say(`stnet serve: warning: listening on ${r.host} without --token: anyone who can reach this port can use the service`);
   }
-  await new Promise<void>((resolve, reject) => {
-    let signals = 0;
+  return new Promise<NodeJS.Signals>((resolve, reject) => {
+    let first: NodeJS.Signals | undefined;
     const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals === 1) {
+      if (first === undefined) {
+        first = sig;
         say(`stnet serve: ${sig}: finishing in-flight requests (up to ${r.shutdownGraceMs} ms), then stopping; send it again to cancel them now`);
         server.close().then(
           () => {
             process.off('SIGINT', onSignal);
             process.off('SIGTERM', onSignal);
             say('stnet serve: stopped');
-            resolve();
+            resolve(sig);
           },
           (err: unknown) => {
             process.off('SIGINT', onSignal);

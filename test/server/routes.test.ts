@@ -132,7 +132,7 @@ describe('classification routes', () => {
     badField.append('video', new Blob([VIDEO]), 'a.mp4');
     res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: badField });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown multipart field "topk"; expected top_k or seg_num' });
+    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown multipart field "topk"; expected top_k, seg_num or options' });
   });
 
   it.each([
