@@ -258,7 +258,12 @@ async function receiveMultipart(request: FastifyRequest, path: string, limit: nu
     const part = next.value;
     if (part.type === 'file') {
       name = displayName(part.filename);
-      bytes = await receiveToFile(part.file!, path, limit, idleMs, signal);
+      try {
+        bytes = await receiveToFile(part.file!, path, limit, idleMs, signal);
+      } catch (err) {
+        // The file part's own stream fails only when the body ends inside it ("Part terminated early").
+        throw err instanceof StnetError ? err : malformed(err);
+      }
     } else {
       (fields[part.fieldname] ??= []).push(String(part.value));
     }
