@@ -177,7 +177,10 @@ export class ModelSession {
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: true,
-      enableMemPattern: true,
+      // Off: a memory pattern is planned per input shape and each plan keeps its own block in the arena, so a
+      // server fed seg_num 7 and 25 at 256 px grew from 685 to ~1390 MB RSS; without it the arena stays at the
+      // largest input's peak (~1090 MB), measured with no slower runs (docs/server.md, bench/load.mjs --mixed).
+      enableMemPattern: false,
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
     };

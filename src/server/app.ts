@@ -54,7 +54,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
 
 /**
  * Graceful stop: refuse new requests, let in-flight work finish for `graceMs`, then cancel what is
- * left (which kills its ffmpeg and ends a model run in flight), close idle and finally all connections,
+ * left (which kills its ffmpeg), close idle and finally all connections,
  * close the models and remove the temp dir. Resolves when all of that is done.
  */
 export async function shutdownServer(app: FastifyInstance, graceMs?: number): Promise<void> {

@@ -21,9 +21,4 @@ export interface ServerClassifier {
   classify(path: string, opts: ServerClassifyOptions): Promise<ServerVideoResult>;
   /** Releases the model (called once, at shutdown). */
   close(): Promise<void>;
-  /**
-   * Ends the model now, even in the middle of a run (which then rejects with E_CANCELLED); optional. The
-   * server calls it when it cancels work at shutdown (grace period over, or a second signal).
-   */
-  terminate?(): Promise<void>;
 }

@@ -51,11 +51,6 @@ export class WorkQueue<W> {
     return this.#workers;
   }
 
-  /** The workers running a job now. */
-  busyWorkers(): W[] {
-    return this.#workers.filter((w) => !this.#idle.includes(w));
-  }
-
   stats(): QueueStats {
     return {
       workers: this.#workers.length,

@@ -22,8 +22,6 @@ export interface ClassifyingModel {
     opts: { topK?: number; segNum?: number; shortSize?: number; targetSize?: number; signal?: AbortSignal },
   ): Promise<readonly ServerVideoResult[]>;
   close(): Promise<void>;
-  /** Ends the model at once, a run in progress included (StNet.terminate); optional. */
-  terminate?(): Promise<void>;
 }
 
 export interface ModelWorkerDefaults {
@@ -49,7 +47,6 @@ export function modelWorker(model: ClassifyingModel, defaults: ModelWorkerDefaul
       return result;
     },
     close: () => model.close(),
-    ...(model.terminate !== undefined ? { terminate: () => model.terminate!() } : {}),
   };
 }
 
@@ -184,7 +181,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The `stnet serve` command: starts the server, then waits for SIGINT/SIGTERM and stops gracefully
- * (a second signal cancels in-flight work at once, ending model runs in flight). Resolves with the first
+ * (a second signal cancels in-flight work at once). Resolves with the first
  * signal once everything is closed (the CLI exits 130 after SIGINT, 0 after SIGTERM).
  */
 export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<NodeJS.Signals> {

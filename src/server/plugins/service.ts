@@ -35,7 +35,7 @@ export interface Service {
   beginClose(): void;
   /**
    * Cancels every queued or running job now (end of the grace period, or a second signal): their requests
-   * answer 503 E_CANCELLED, ffmpeg is killed and a model run in flight is ended (its worker terminated).
+   * answer 503 E_CANCELLED at once and ffmpeg is killed (a forward pass already running still ends first).
    */
   cancelAll(): void;
   /** Takes a queue slot for this request (429 when none is free) and makes `request.job`. */
@@ -90,10 +90,11 @@ async function servicePlugin(app: FastifyInstance, opts: ServiceOptions): Promis
     },
     cancelAll: () => {
       if (shutdown.signal.aborted) return;
+      // Queued jobs leave the queue and decodes are killed; a job inside onnxruntime answers at once, but its
+      // forward pass runs to its end: onnxruntime-node cannot stop a run, and terminating its worker thread
+      // mid-run aborts the whole process (SIGABRT, seen with onnxruntime-node 1.30). The worker is only
+      // reused, or closed, after that pass.
       shutdown.abort(new StnetError('E_CANCELLED', SHUTDOWN_REASON));
-      // A run inside onnxruntime does not look at the signal: end the workers that are busy. The server is
-      // going away, so a worker need not survive this.
-      for (const w of queue.busyWorkers()) void w.terminate?.().catch(() => undefined);
     },
     admit: (request, reply) => {
       const slot: Slot | undefined = queue.tryAdmit();
