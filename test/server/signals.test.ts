@@ -1,12 +1,13 @@
 // `stnet serve` in its own process (the built dist/cli) with the golden model:
 // SIGTERM lets a request in flight finish, a second signal cancels it, and either way the process
 // exits by itself with its temp dir removed and no ffmpeg left.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/cli/options.js';
 import { BIN, ensureBuilt } from '../cli/run-cli.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { childProcesses, request, waitFor } from './helpers.js';
@@ -64,6 +65,17 @@ async function waitRunning(port: number): Promise<void> {
   }
   throw new Error('the request never started running');
 }
+
+describe('stnet serve --help and the exit codes it lists', () => {
+  it('lists 130 from the one exit-code table and says which signal gives which code', () => {
+    ensureBuilt();
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`130 ${EXIT_CODES.find((e) => e.code === 130)!.meaning}`);
+    expect(help).toMatch(/then exits 130 after SIGINT \(Ctrl-C\) and 0 after SIGTERM/);
+  });
+});
 
 describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
   it('SIGTERM: the request in flight finishes (200), then the process exits 0 with its temp dir removed', async () => {
