@@ -7,7 +7,7 @@ import { chmod, lstat, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import multipart from '@fastify/multipart';
+import multipart, { type Multipart } from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { StnetError, checkInteger } from '../../errors.js';
@@ -235,7 +235,7 @@ async function receiveMultipart(request: FastifyRequest, path: string, limit: nu
   const fields: Record<string, string[]> = {};
   let name: string | undefined;
   let bytes = -1;
-  let parts: AsyncIterator<{ type: 'file' | 'field'; fieldname: string; filename?: string; file?: Readable; value?: unknown }>;
+  let parts: AsyncIterator<Multipart>;
   try {
     // Throws at once for a multipart type without a boundary.
     parts = request.parts({ limits: { ...MULTIPART_LIMITS, fileSize: limit + 1 } })[Symbol.asyncIterator]();
@@ -243,7 +243,7 @@ async function receiveMultipart(request: FastifyRequest, path: string, limit: nu
     throw malformed(err);
   }
   for (;;) {
-    let next: IteratorResult<{ type: 'file' | 'field'; fieldname: string; filename?: string; file?: Readable; value?: unknown }>;
+    let next: IteratorResult<Multipart>;
     try {
       next = await untilAborted(parts.next(), signal, idleMs);
     } catch (err) {
@@ -259,7 +259,7 @@ async function receiveMultipart(request: FastifyRequest, path: string, limit: nu
     if (part.type === 'file') {
       name = displayName(part.filename);
       try {
-        bytes = await receiveToFile(part.file!, path, limit, idleMs, signal);
+        bytes = await receiveToFile(part.file, path, limit, idleMs, signal);
       } catch (err) {
         // The file part's own stream fails only when the body ends inside it ("Part terminated early").
         throw err instanceof StnetError ? err : malformed(err);
