@@ -92,7 +92,7 @@ export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader 
     const models = await StNet.replicas(params, count, { threads }, (i) =>
       onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
     );
-    return models.map((model) => modelWorker(model, defaults));
+    return models.map((model) => modelWorker({ classify: (paths, opts) => model.classify(paths, opts), close: () => model.close() }, defaults));
   };
 }
 
@@ -181,8 +181,8 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The `stnet serve` command: starts the server, then waits for SIGINT/SIGTERM and stops gracefully
- * (a second signal cancels in-flight work at once). Resolves with the first
- * signal once everything is closed (the CLI exits 130 after SIGINT, 0 after SIGTERM).
+ * (a second signal cancels in-flight work at once). Resolves with the first signal once everything is
+ * closed (the CLI exits 130 after SIGINT, 0 after SIGTERM).
  */
 export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<NodeJS.Signals> {
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
