@@ -197,10 +197,10 @@ const ok = statuses.get(200) ?? 0;
 const fiveXX = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
 const r1 = (v) => Math.round(v * 10) / 10;
 const lines = [
-  `stnet serve load test: ${M} concurrent clients for ${K} s against ${url}${local ? ` (local: ${local.banner})` : ''}`,
-  `video ${a.video} (${(video.length / 1048576).toFixed(2)} MiB)${badRatio > 0 ? `, ${Math.round(badRatio * 100)} % undecodable bodies` : ''}${local ? `, seg_num ${a.seg_num}, ${a.size}x${a.size}` : ''}`,
+  `stnet serve load test: ${M} concurrent clients for ${Number.isFinite(maxRequests) ? `${maxRequests} requests` : `${K} s`} against ${url}${local ? ` (local: ${local.banner})` : ''}`,
+  `video ${a.video} (${(video.length / 1048576).toFixed(2)} MiB)${badRatio > 0 ? `, ${Math.round(badRatio * 100)} % undecodable bodies` : ''}${local ? `, seg_num ${mixed.length > 0 ? `${mixed.join('/')} in turn` : a.seg_num}, ${a.size}x${a.size}` : ''}`,
   `requests sent ${sent} in ${r1(wall)} s; status counts ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}; network errors ${netErrors}; 5xx ${fiveXX}`,
-  `throughput ${r1(ok / wall)} videos/s (200 only), ${r1(latAll.length / wall)} responses/s`,
+  `throughput ${(ok / wall).toFixed(2)} videos/s (200 only), ${(latAll.length / wall).toFixed(2)} responses/s`,
   `latency of 200s: p50 ${Math.round(pct(latOk, 50))} ms, p95 ${Math.round(pct(latOk, 95))} ms, max ${Math.round(latOk.at(-1) ?? NaN)} ms`,
   `server RSS: before ${r1(rssBefore)} MiB (after one warm-up request), peak ${r1(rssPeak)} MiB, after ${r1(rssAfter)} MiB (2 s after the load), after/before ${(rssAfter / rssBefore).toFixed(3)}`,
 ];

@@ -178,8 +178,8 @@ export class ModelSession {
       graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: true,
       // Off: a memory pattern is planned per input shape and each plan keeps its own block in the arena, so a
-      // server fed seg_num 7 and 25 at 256 px grew from 685 to ~1390 MB RSS; without it the arena stays at the
-      // largest input's peak (~1090 MB), measured with no slower runs (docs/server.md, bench/load.mjs --mixed).
+      // server fed seg_num 7 and 25 at 256 px grew to 1359 MiB RSS; without it the arena stays at the largest
+      // input's peak (1041 MiB). docs/server.md "Memory under mixed input shapes", bench/load.mjs --mixed 7,25.
       enableMemPattern: false,
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
