@@ -8,9 +8,13 @@
 //   node bench/load.mjs [--concurrency 4] [--seconds 20] [--video FILE] [--bad_ratio 0.1]
 //                       [--workers N] [--threads N] [--max_queue N] [--weights FILE]
 //                       [--seg_num 7] [--size 112] [--url http://127.0.0.1:8866] [--token T]
+//                       [--mixed 7,25] [--requests N]
 //
 // Defaults keep a run short on a small machine: the golden seed-7 weights, seg_num 7 and 112x112
-// input (pass --seg_num 25 --size 256 for the reference's full-size input).
+// input (pass --seg_num 25 --size 256 for the reference's full-size input). --mixed 7,25 makes the
+// requests take turns with those seg_num values (?seg_num=), i.e. input shapes, and prints the RSS
+// after every request: what grew when onnxruntime kept a memory plan per shape. --requests N stops
+// after N requests instead of after --seconds.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,12 +39,14 @@ const { values: a } = parseArgs({
     weights: { type: 'string' },
     seg_num: { type: 'string', default: '7' },
     size: { type: 'string', default: '112' },
+    mixed: { type: 'string' },
+    requests: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
   strict: true,
 });
 if (a.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1).filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
   process.exit(0);
 }
 
@@ -48,6 +54,10 @@ const M = Number(a.concurrency);
 const K = Number(a.seconds);
 const badRatio = Number(a.bad_ratio);
 if (!(M >= 1) || !(K > 0) || !(badRatio >= 0 && badRatio <= 1)) throw new Error('--concurrency >= 1, --seconds > 0 and 0 <= --bad_ratio <= 1');
+const mixed = a.mixed === undefined ? [] : a.mixed.split(',').map(Number);
+if (mixed.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--mixed takes seg_num values, e.g. 7,25');
+const maxRequests = a.requests === undefined ? Infinity : Number(a.requests);
+if (!(maxRequests >= 1)) throw new Error('--requests >= 1');
 const video = readFileSync(a.video);
 const garbage = Buffer.from('this is not a video\n'.repeat(2000));
 
@@ -139,21 +149,26 @@ const latAll = [];
 let rssPeak = rssBefore;
 let sent = 0;
 let netErrors = 0;
-const end = Date.now() + K * 1000;
+const end = Date.now() + (Number.isFinite(maxRequests) ? 24 * 3600 : K) * 1000;
+/** RSS after each answered request (with --mixed: which seg_num it had). */
+const series = [];
 const sampler = setInterval(() => {
   rssMiB(url).then((v) => (rssPeak = Math.max(rssPeak, v)), () => undefined);
 }, 500);
 
 async function client(id) {
   let n = 0;
-  while (Date.now() < end) {
+  while (Date.now() < end && sent < maxRequests) {
     const bad = badRatio > 0 && ((n++ * 7919 + id * 104729) % 1000) / 1000 < badRatio;
     const t = performance.now();
+    const segNum = mixed.length > 0 ? mixed[sent % mixed.length] : undefined;
     sent++;
     try {
-      const res = await fetch(`${url}/predict/stnet_kinetics400`, { method: 'POST', body: bad ? garbage : video, headers });
+      const query = segNum === undefined ? '' : `?seg_num=${segNum}`;
+      const res = await fetch(`${url}/predict/stnet_kinetics400${query}`, { method: 'POST', body: bad ? garbage : video, headers });
       await res.arrayBuffer();
       const ms = performance.now() - t;
+      if (mixed.length > 0) series.push({ segNum, status: res.status, rssMiB: await rssMiB(url) });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       latAll.push(ms);
       if (res.status === 200) latOk.push(ms);
@@ -182,13 +197,18 @@ const ok = statuses.get(200) ?? 0;
 const fiveXX = [...statuses].filter(([s]) => s >= 500).reduce((n, [, c]) => n + c, 0);
 const r1 = (v) => Math.round(v * 10) / 10;
 const lines = [
-  `stnet serve load test: ${M} concurrent clients for ${K} s against ${url}${local ? ` (local: ${local.banner})` : ''}`,
-  `video ${a.video} (${(video.length / 1048576).toFixed(2)} MiB)${badRatio > 0 ? `, ${Math.round(badRatio * 100)} % undecodable bodies` : ''}${local ? `, seg_num ${a.seg_num}, ${a.size}x${a.size}` : ''}`,
+  `stnet serve load test: ${M} concurrent clients for ${Number.isFinite(maxRequests) ? `${maxRequests} requests` : `${K} s`} against ${url}${local ? ` (local: ${local.banner})` : ''}`,
+  `video ${a.video} (${(video.length / 1048576).toFixed(2)} MiB)${badRatio > 0 ? `, ${Math.round(badRatio * 100)} % undecodable bodies` : ''}${local ? `, seg_num ${mixed.length > 0 ? `${mixed.join('/')} in turn` : a.seg_num}, ${a.size}x${a.size}` : ''}`,
   `requests sent ${sent} in ${r1(wall)} s; status counts ${JSON.stringify(Object.fromEntries([...statuses].sort((x, y) => x[0] - y[0])))}; network errors ${netErrors}; 5xx ${fiveXX}`,
-  `throughput ${r1(ok / wall)} videos/s (200 only), ${r1(latAll.length / wall)} responses/s`,
+  `throughput ${(ok / wall).toFixed(2)} videos/s (200 only), ${(latAll.length / wall).toFixed(2)} responses/s`,
   `latency of 200s: p50 ${Math.round(pct(latOk, 50))} ms, p95 ${Math.round(pct(latOk, 95))} ms, max ${Math.round(latOk.at(-1) ?? NaN)} ms`,
   `server RSS: before ${r1(rssBefore)} MiB (after one warm-up request), peak ${r1(rssPeak)} MiB, after ${r1(rssAfter)} MiB (2 s after the load), after/before ${(rssAfter / rssBefore).toFixed(3)}`,
 ];
+if (series.length > 0) {
+  lines.push(`RSS after each request (seg_num:MiB): ${series.map((x) => `${x.segNum}:${Math.round(x.rssMiB)}${x.status === 200 ? '' : `(${x.status})`}`).join(' ')}`);
+  const half = series.slice(Math.floor(series.length / 2));
+  lines.push(`RSS, mixed shapes: after the first request ${r1(series[0].rssMiB)} MiB, max ${r1(Math.max(...series.map((x) => x.rssMiB)))} MiB, max over the second half ${r1(Math.max(...half.map((x) => x.rssMiB)))} MiB`);
+}
 if (stopped) lines.push(`SIGTERM: exit code ${stopped.code}${stopped.signal ? ` (signal ${stopped.signal})` : ''}, upload dirs left in TMPDIR: ${stopped.leftInTmp.length}`);
 process.stdout.write(lines.join('\n') + '\n');
 process.stdout.write(
@@ -204,6 +224,7 @@ process.stdout.write(
     rssBeforeMiB: rssBefore,
     rssPeakMiB: rssPeak,
     rssAfterMiB: rssAfter,
+    ...(series.length > 0 ? { rssSeriesMiB: series.map((x) => [x.segNum, Math.round(x.rssMiB)]) } : {}),
     exit: stopped?.code,
   }) + '\n',
 );

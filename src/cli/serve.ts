@@ -2,7 +2,7 @@
 import { Option, type Command } from 'commander';
 import { CLASSIFY_DEFAULTS } from '../classify.js';
 import { serveCommand } from '../server/serve.js';
-import { EXIT_CODE_HELP, EXIT_OK, type CommandContext } from './action.js';
+import { EXIT_CODE_HELP, EXIT_INTERRUPTED, EXIT_OK, type CommandContext } from './action.js';
 import { toServeOptions } from './options.js';
 
 export function registerServe(program: Command, ctx: CommandContext): void {
@@ -22,12 +22,12 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--short_size <px>', `short side after the 4:3 resize (default ${CLASSIFY_DEFAULTS.shortSize})`))
     .addOption(new Option('--target_size <px>', `centre-crop size (default ${CLASSIFY_DEFAULTS.targetSize})`))
     .addOption(new Option('--log', "fastify's JSON request log on stderr"))
-    .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
+    .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them), then exits 130 after SIGINT (Ctrl-C) and 0 after SIGTERM (a supervisor's normal stop).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
     .action(ctx.action((raw) => serveCli(raw), false));
 }
 
 /** Ranges are checked by resolveServeOptions, before any model loads. */
 async function serveCli(raw: Record<string, unknown>): Promise<number> {
-  await serveCommand(toServeOptions(raw));
-  return EXIT_OK;
+  // Ctrl-C is an interruption (130, as for every command); SIGTERM is how supervisors stop a service (0).
+  return (await serveCommand(toServeOptions(raw))) === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_OK;
 }

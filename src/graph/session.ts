@@ -170,7 +170,10 @@ export class ModelSession {
       executionMode: 'sequential',
       graphOptimizationLevel: opts.optimization ?? 'all',
       enableCpuMemArena: true,
-      enableMemPattern: true,
+      // Off: a memory pattern is planned per input shape and each plan keeps its own block in the arena, so a
+      // server fed seg_num 7 and 25 at 256 px grew to 1359 MiB RSS; without it the arena stays at the largest
+      // input's peak (1041 MiB). docs/server.md "Memory under mixed input shapes", bench/load.mjs --mixed 7,25.
+      enableMemPattern: false,
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
     };

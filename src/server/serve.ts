@@ -186,9 +186,10 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /**
  * The `stnet serve` command: starts the server, then waits for SIGINT/SIGTERM and stops gracefully
- * (a second signal cancels in-flight work at once). Resolves once everything is closed.
+ * (a second signal cancels in-flight work at once). Resolves with the first signal once everything is
+ * closed (the CLI exits 130 after SIGINT, 0 after SIGTERM).
  */
-export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<void> {
+export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoader): Promise<NodeJS.Signals> {
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
   const server = await startServer({ ...opts, onMessage: say }, loadWorkers);
   const info = serverInfo(server.app);
@@ -200,18 +201,18 @@ export async function serveCommand(opts: ServeOptions, loadWorkers?: WorkersLoad
   if (!LOOPBACK.has(r.host) && r.token === undefined) {
     say(`stnet serve: warning: listening on ${r.host} without --token: anyone who can reach this port can use the service`);
   }
-  await new Promise<void>((resolve, reject) => {
-    let signals = 0;
+  return new Promise<NodeJS.Signals>((resolve, reject) => {
+    let first: NodeJS.Signals | undefined;
     const onSignal = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals === 1) {
+      if (first === undefined) {
+        first = sig;
         say(`stnet serve: ${sig}: finishing in-flight requests (up to ${r.shutdownGraceMs} ms), then stopping; send it again to cancel them now`);
         server.close().then(
           () => {
             process.off('SIGINT', onSignal);
             process.off('SIGTERM', onSignal);
             say('stnet serve: stopped');
-            resolve();
+            resolve(sig);
           },
           (err: unknown) => {
             process.off('SIGINT', onSignal);

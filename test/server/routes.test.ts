@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer, serverInfo, shutdownServer } from '../../src/server/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
+import { loadVideo } from '../../src/video/load-video.js';
 import {
   FakeWorker,
   GateWorker,
@@ -132,7 +133,100 @@ describe('classification routes', () => {
     badField.append('video', new Blob([VIDEO]), 'a.mp4');
     res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: badField });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown multipart field "topk"; expected top_k or seg_num' });
+    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown multipart field "topk"; expected top_k, seg_num or options' });
+  });
+
+  it('multipart fields after the file count like fields before it; a typo after the file is refused', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const after = new FormData();
+    after.append('video', new Blob([VIDEO], { type: 'video/mp4' }), 'a.avi');
+    after.append('top_k', '3');
+    after.append('seg_num', '7');
+    let res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: after });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { predictions: unknown[] }).predictions).toHaveLength(3);
+    expect(worker.calls[0]!.opts).toMatchObject({ topK: 3, segNum: 7 });
+    // A field after the file wins over the query, as one before it does; `options` JSON is overridden by single fields.
+    const mixed = new FormData();
+    mixed.append('options', JSON.stringify({ top_k: 4, seg_num: 9 }));
+    mixed.append('video', new Blob([VIDEO]), 'b.avi');
+    mixed.append('top_k', '2');
+    res = await fetch(`${s.base}/v1/classify?top_k=6`, { method: 'POST', body: mixed });
+    expect(res.status).toBe(200);
+    expect(worker.calls[1]!.opts).toMatchObject({ topK: 2, segNum: 9 });
+    for (const [name, value, message] of [
+      ['topk', '2', 'Unknown multipart field "topk"; expected top_k, seg_num or options'],
+      ['top_k', '0', 'Expected integer between 1 and 400 for top_k but received 0'],
+      ['seg_num', 'x', 'Expected integer between 1 and 100 for seg_num but received "x"'],
+    ] as const) {
+      const typo = new FormData();
+      typo.append('video', new Blob([VIDEO]), 'c.avi');
+      typo.append(name, value);
+      res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: typo });
+      expect(res.status, name).toBe(400);
+      expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message });
+    }
+    const badJson = new FormData();
+    badJson.append('video', new Blob([VIDEO]), 'd.avi');
+    badJson.append('options', JSON.stringify({ top_k: 2, topK: 3 }));
+    res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: badJson });
+    expect(await res.json()).toEqual({ code: 'E_INVALID_OPTION', message: 'Unknown option "topK"; expected top_k or seg_num' });
+    // No refused request reached a worker, and nothing stays in the temp dir.
+    expect(worker.calls).toHaveLength(2);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it('a second file in one multipart body -> 400 saying one video per request', async () => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const two = new FormData();
+    two.append('video', new Blob([VIDEO]), 'a.avi');
+    two.append('video2', new Blob([VIDEO]), 'b.avi');
+    const res = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: two });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ code: 'E_HTTP', message: 'The multipart body has more than one file: send one video per request' });
+    expect(worker.calls).toHaveLength(0);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it.each([
+    ['a boundary and no parts', 'multipart/form-data; boundary=XyZ', '--XyZ\r\n'],
+    ['a part cut short', 'multipart/form-data; boundary=XyZ', '--XyZ\r\ncontent-disposition: form-data; name="video"; filename="a.avi"\r\n\r\nsome bytes'],
+    ['no boundary', 'multipart/form-data', '--XyZ\r\n\r\n'],
+  ])('a malformed multipart body (%s) -> 400 E_HTTP, not a server error', async (_name, type, body) => {
+    const worker = new FakeWorker();
+    const s = await serve({ workers: [worker] });
+    const res = await request(s.port, '/v1/classify', { headers: { 'content-type': type, 'content-length': String(Buffer.byteLength(body)) }, body: Buffer.from(body) });
+    expect(res.status, res.body).toBe(400);
+    expect(res.json()).toEqual({ code: 'E_HTTP', message: expect.stringMatching(/^Malformed multipart body \(.+\): send multipart\/form-data as curl -F "video=@clip\.mp4" or a browser's FormData builds it$/) });
+    expect(worker.calls).toHaveLength(0);
+    expect(await waitFor(() => serverInfo(s.app)!.admitted === 0)).toBe(true);
+    expect(listDir(s.tempDir)).toEqual([]);
+  });
+
+  it('an undecodable upload: the decoder message names the video as the client named it, no temp path or "file:" internals', async () => {
+    // A worker that runs the real decoder front (ffprobe via loadVideo) on the upload.
+    const worker = new FakeWorker(async (c) => {
+      await loadVideo(c.path, { segNum: 1, signal: c.opts.signal });
+      return okResult(c.path);
+    });
+    const s = await serve({ workers: [worker] });
+    const text = Buffer.from('this is not a video, just some text\n'.repeat(50));
+    const form = new FormData();
+    form.append('video', new Blob([text], { type: 'video/x-msvideo' }), 'holiday.avi');
+    const named = await fetch(`${s.base}/v1/classify`, { method: 'POST', body: form });
+    expect(named.status).toBe(422);
+    const body = (await named.json()) as { code: string; message: string };
+    expect(body.code).toBe('E_VIDEO_UNDECODABLE');
+    expect(body.message).toMatch(/^ffprobe cannot read "holiday\.avi" as a video: \S/);
+    const raw = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: text });
+    expect(raw.status).toBe(422);
+    expect(raw.json().message).toMatch(/^ffprobe cannot read the upload as a video: \S/);
+    for (const message of [body.message, raw.json().message as string]) {
+      expect(message).not.toMatch(/file:|upload-|stnet-serve-/);
+      expect(message).not.toContain(s.tempDir);
+    }
   });
 
   it.each([

@@ -1,12 +1,13 @@
 // `stnet serve` in its own process (the built dist/cli) with the golden model:
 // SIGTERM lets a request in flight finish, a second signal cancels it, and either way the process
 // exits by itself with its temp dir removed and no ffmpeg left.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT_CODES } from '../../src/cli/options.js';
 import { BIN, ensureBuilt } from '../cli/run-cli.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { childProcesses, request, waitFor } from './helpers.js';
@@ -65,12 +66,28 @@ async function waitRunning(port: number): Promise<void> {
   throw new Error('the request never started running');
 }
 
+describe('stnet serve --help and the exit codes it lists', () => {
+  it('lists 130 from the one exit-code table and says which signal gives which code', () => {
+    ensureBuilt();
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain(`130 ${EXIT_CODES.find((e) => e.code === 130)!.meaning}`);
+    expect(help).toMatch(/then exits 130 after SIGINT \(Ctrl-C\) and 0 after SIGTERM/);
+  });
+});
+
 describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
   it('SIGTERM: the request in flight finishes (200), then the process exits 0 with its temp dir removed', async () => {
     const s = await serveInChild(['--shutdown_grace_ms', '30000']);
     try {
       expect(s.stderr()).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(1 worker x 1 thread, 3 request slots, upload limit 512 MiB, no token\)/);
       expect(readdirSync(s.tmp).filter((n) => n.startsWith('stnet-serve-'))).toHaveLength(1);
+      // The page's static files are found from dist/ too (public/ beside it, as in the package).
+      const page = await fetch(`http://127.0.0.1:${s.port}/`);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toMatch(/<script src="\/app\.js" defer><\/script>/);
+      expect((await fetch(`http://127.0.0.1:${s.port}/app.js`)).status).toBe(200);
       const inflight = request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: readFileSync(join(VIDEOS_DIR, 'mmaction2_demo.mp4')) });
       await waitRunning(s.port);
       s.child.kill('SIGTERM');
@@ -88,7 +105,7 @@ describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ?
     }
   });
 
-  it('a second signal cancels the request in flight (503 E_CANCELLED): ffmpeg killed, exit 0, temp dir removed', async () => {
+  it('a second signal cancels the request in flight (503 E_CANCELLED): ffmpeg killed, exit 130 after SIGINT, temp dir removed', async () => {
     const s = await serveInChild(['--shutdown_grace_ms', '60000']);
     try {
       const inflight = request(s.port, '/v1/classify?seg_num=25', { headers: { 'content-type': 'video/mp4' }, body: readFileSync(join(VIDEOS_DIR, 'mmaction2_demo.mp4')) });
@@ -101,10 +118,35 @@ describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ?
       const res = await inflight;
       expect(res.status).toBe(503);
       expect(res.json()).toEqual({ code: 'E_CANCELLED', message: 'The server shut down before this video was classified: retry later' });
-      expect(await s.exited).toEqual({ code: 0, signal: null });
+      // Ctrl-C is an interruption: 130, as `stnet serve --help` lists it and as every other command exits.
+      expect(await s.exited).toEqual({ code: 130, signal: null });
       expect(s.stderr()).toMatch(/SIGINT again: cancelling in-flight requests/);
       // Not reparented to init either: the decoder processes are gone.
       for (const pid of ffPids) expect(existsSync(`/proc/${pid}`), `ffmpeg/ffprobe pid ${pid}`).toBe(false);
+      expect(readdirSync(s.tmp).filter((n) => n.startsWith('stnet-serve-'))).toEqual([]);
+    } finally {
+      await rm(s.tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a second signal during inference: 503 E_CANCELLED at once, not the result (the forward pass itself runs to its end), then exit 130', async () => {
+    // Full-size input (25 x 256 x 256): seconds of onnxruntime, after a decode of about a second.
+    const s = await serveInChild(['--shutdown_grace_ms', '60000', '--short_size', '256', '--target_size', '256']);
+    try {
+      const inflight = request(s.port, '/v1/classify?seg_num=25', { headers: { 'content-type': 'video/mp4' }, body: readFileSync(join(VIDEOS_DIR, 'mmaction2_demo.mp4')) });
+      await waitRunning(s.port);
+      // Decoded (ffmpeg and ffprobe gone) while the job still runs: the model is inside onnxruntime.
+      expect(await waitFor(() => childProcesses('ff', s.child.pid).length > 0, 20_000)).toBe(true);
+      expect(await waitFor(() => childProcesses('ff', s.child.pid).length === 0, 30_000)).toBe(true);
+      expect(await runningJobs(s.port)).toBe(1);
+      s.child.kill('SIGINT');
+      await waitFor(() => /SIGINT: finishing/.test(s.stderr()), 5000);
+      s.child.kill('SIGINT');
+      const res = await inflight;
+      expect(res.status, res.body).toBe(503);
+      expect(res.json()).toEqual({ code: 'E_CANCELLED', message: 'The server shut down before this video was classified: retry later' });
+      expect(await s.exited).toEqual({ code: 130, signal: null });
+      expect(s.stderr()).toMatch(/stnet serve: stopped\n$/);
       expect(readdirSync(s.tmp).filter((n) => n.startsWith('stnet-serve-'))).toEqual([]);
     } finally {
       await rm(s.tmp, { recursive: true, force: true });

@@ -1,100 +1,9 @@
-// The web page served at GET / (with /app.js and /app.css). Kept in a TS module so `tsc` alone puts it
-// in dist/. No inline script or style and no external URL: the page works offline and under a CSP of
-// 'self' only. Everything the client controls (file names, labels, server messages) is shown with
-// textContent, never as HTML.
-
-export const PAGE_HTML = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>stnet: video action classifier</title>
-<link rel="stylesheet" href="/app.css">
-<script src="/app.js" defer></script>
-</head>
-<body>
-<header>
-  <h1>StNet Kinetics-400 action classifier</h1>
-  <p class="lead">Pick or drop a video: this server classifies it among the 400 Kinetics actions. The video goes only to this server.</p>
-</header>
-<main>
-  <section aria-labelledby="pick-h" class="card">
-    <h2 id="pick-h">Video</h2>
-    <div id="drop" class="drop">
-      <p>Drag a video file here, or choose one:</p>
-      <label for="file">Video file</label>
-      <input id="file" type="file" accept="video/*,.mp4,.m4v,.mov,.avi,.mkv,.webm,.mpg,.mpeg,.flv,.wmv,.3gp,.ts">
-      <p class="hint" id="limit-hint"></p>
-    </div>
-    <video id="preview" controls muted playsinline hidden></video>
-    <p id="preview-note" class="hint" hidden></p>
-    <div id="token-row" class="row" hidden>
-      <label for="token">Access token</label>
-      <input id="token" type="password" autocomplete="off" spellcheck="false" aria-describedby="token-hint">
-      <span id="token-hint" class="hint">This server was started with --token.</span>
-    </div>
-    <div class="row">
-      <button id="go" type="button" disabled>Classify</button>
-      <button id="cancel" type="button" hidden>Cancel</button>
-    </div>
-    <p id="status" role="status" aria-live="polite"></p>
-    <p id="error" class="error" role="alert" hidden></p>
-  </section>
-  <section aria-labelledby="result-h" class="card">
-    <h2 id="result-h">Top-5 actions</h2>
-    <p id="result-name" class="hint">No result yet.</p>
-    <ol id="bars" class="bars" aria-describedby="result-name"></ol>
-    <h3>Time per stage</h3>
-    <dl id="timing" class="timing"></dl>
-  </section>
-  <section aria-labelledby="hist-h" class="card">
-    <h2 id="hist-h">Earlier results in this page session</h2>
-    <p class="hint" id="history-empty">None yet. Each classified video is listed here; choose one to show its chart again.</p>
-    <ol id="history" class="history"></ol>
-  </section>
-</main>
-</body>
-</html>
-`;
-
-export const PAGE_CSS = `:root { color-scheme: light dark; --accent: #1f6feb; --bar: #2da44e; --err: #cf222e; --muted: #57606a; --bg-card: rgba(127,127,127,.08); }
-* { box-sizing: border-box; }
-[hidden] { display: none !important; }
-body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem; }
-h1 { font-size: 1.6rem; margin: .5rem 0; }
-h2 { font-size: 1.2rem; margin-top: 0; }
-h3 { font-size: 1rem; margin-bottom: .25rem; }
-.lead, .hint { color: var(--muted); }
-.hint { font-size: .9rem; }
-.card { background: var(--bg-card); border-radius: .5rem; padding: 1rem; margin: 1rem 0; }
-.drop { border: 2px dashed var(--muted); border-radius: .5rem; padding: 1rem; }
-.drop.over { border-color: var(--accent); background: rgba(31,111,235,.08); }
-.drop label { font-weight: 600; margin-right: .5rem; }
-.row { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .75rem 0; }
-video { display: block; max-width: 100%; max-height: 22rem; margin-top: .75rem; border-radius: .25rem; background: #000; }
-button { font: inherit; padding: .4rem 1rem; border-radius: .35rem; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
-button[disabled] { opacity: .5; cursor: not-allowed; }
-button.secondary, #cancel { background: transparent; color: inherit; }
-:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
-input[type=password] { font: inherit; padding: .3rem; }
-.error { color: var(--err); font-weight: 600; }
-.bars { list-style: none; padding: 0; margin: 0; }
-.bar-row { display: grid; grid-template-columns: minmax(8rem, 16rem) 1fr 4.5rem; gap: .5rem; align-items: center; margin: .35rem 0; }
-.bar-label { overflow-wrap: anywhere; }
-.bar-track { background: rgba(127,127,127,.2); border-radius: .25rem; height: 1.2rem; overflow: hidden; }
-.bar { display: block; height: 100%; background: var(--bar); min-width: 2px; }
-.bar-prob { text-align: right; font-variant-numeric: tabular-nums; }
-.timing { display: grid; grid-template-columns: max-content max-content; gap: .1rem 1rem; margin: 0; }
-.timing dt { color: var(--muted); }
-.timing dd { margin: 0; font-variant-numeric: tabular-nums; text-align: right; }
-.history { padding-left: 1.25rem; }
-.history li { margin: .25rem 0; }
-.history button { background: transparent; color: inherit; border-color: var(--muted); padding: .2rem .6rem; text-align: left; }
-`;
-
-export const PAGE_JS = `'use strict';
+// The web page's script (public/app.js, served as /app.js by src/server/routes/page.ts). Plain ES5-style browser code, no
+// build step and no external URL, so it runs offline and under the page's CSP of 'self' only. Everything the
+// client or server controls (file names, labels, messages) is shown with textContent, never as HTML.
+'use strict';
 (function () {
-  var VIDEO_EXT = /\\.(mp4|m4v|mov|avi|mkv|webm|mpe?g|flv|wmv|3gp|ts|ogv)$/i;
+  var VIDEO_EXT = /\.(mp4|m4v|mov|avi|mkv|webm|mpe?g|flv|wmv|3gp|ts|ogv)$/i;
   var $ = function (id) { return document.getElementById(id); };
   var fileInput = $('file'), drop = $('drop'), preview = $('preview'), previewNote = $('preview-note');
   var goBtn = $('go'), cancelBtn = $('cancel'), statusEl = $('status'), errorEl = $('error');
@@ -127,7 +36,7 @@ export const PAGE_JS = `'use strict';
     }
     if (maxUpload && file.size > maxUpload) {
       current = null; goBtn.disabled = true;
-      showError('"' + file.name + '" is ' + mib(file.size) + ', over this server\\'s limit of ' + mib(maxUpload) + '. Choose a shorter video.');
+      showError('"' + file.name + '" is ' + mib(file.size) + ', over this server\'s limit of ' + mib(maxUpload) + '. Choose a shorter video.');
       return;
     }
     current = file;
@@ -161,7 +70,7 @@ export const PAGE_JS = `'use strict';
   function parseServerTiming(header) {
     var out = {};
     (header || '').split(',').forEach(function (part) {
-      var m = /^\\s*([a-z]+)\\s*;\\s*dur=([0-9.]+)/.exec(part);
+      var m = /^\s*([a-z]+)\s*;\s*dur=([0-9.]+)/.exec(part);
       if (m) out[m[1]] = Number(m[2]);
     });
     return out;
@@ -253,4 +162,3 @@ export const PAGE_JS = `'use strict';
   });
   cancelBtn.addEventListener('click', function () { if (inflight) inflight.abort(); });
 })();
-`;
