@@ -117,6 +117,17 @@ ort.InferenceSession.create(workerData.model, workerData.options).then(
 );
 `;
 
+/**
+ * onnxruntime-node's Linux build records usage telemetry for upload (a device id and an event queue under
+ * ~/.cache/Microsoft/DeveloperTools/.onnxruntime, $TMPDIR/.ses, $TMPDIR/mat-debug-<pid>.log) unless
+ * ORT_DISABLE_TELEMETRY is set when it initializes. It reads the process's real environment (getenv), which all
+ * threads share: a Worker's `env` option does not reach it (measured), so this sets process.env on this thread,
+ * before the worker loads the native module. A value the user set themselves (even "0") is kept.
+ */
+function disableOrtTelemetry(): void {
+  if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = '1';
+}
+
 type FromWorker =
   | { type: 'ready'; inputNames: string[]; outputNames: string[] }
   | { type: 'failed'; error: string }
@@ -181,6 +192,7 @@ export class ModelSession {
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
     };
+    disableOrtTelemetry();
     const transfer = opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
