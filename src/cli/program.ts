@@ -18,6 +18,7 @@ import { loadWeights } from '../weights/index.js';
 import { resolveWeights, weightsUrls, type DownloadProgress, type ResolvedWeights, type ResolveWeightsOptions } from '../weights/resolve.js';
 import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
+import { StnetCommand } from './errors.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
 import { packageVersion } from '../version.js';
 
@@ -78,7 +79,7 @@ function reportError(err: unknown, io: CliIo, command = 'stnet'): number {
 }
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
-  const program = new Command('stnet');
+  const program = new StnetCommand('stnet');
   program
     .description('StNet (ResNet-50) Kinetics-400 video action classifier: PaddleHub stnet_kinetics400 for Node.js')
     .version(packageVersion(), '-V, --version', 'print the version')
@@ -251,13 +252,13 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
-    const bar = ui.batch(paths.length);
+    const bar = ui.batch(paths);
     const results: VideoResult[] = await model.classify(paths, {
       ...classifyOpts,
       signal,
       onProgress: ({ done, result }) => {
         ui.out(fmt.item(result));
-        bar.tick(done, result.path);
+        bar.tick(done);
       },
     });
     ui.stop();
