@@ -14,6 +14,7 @@ export interface ErrorCodeInfo {
 export const ERROR_CODES = {
   // --- options and usage
   E_INVALID_OPTION: { kind: 'usage', meaning: 'An option has a wrong type or is out of range.', action: 'Fix the option as the message says (see --help or the API docs).' },
+  E_USAGE: { kind: 'usage', meaning: 'The command line is not one stnet understands: an unknown command or option, an option without its value, or an extra argument.', action: 'Fix the command as the message says (see stnet <command> --help); videos are given with --input_path.' },
   E_INVALID_INPUT: { kind: 'input', meaning: 'An input tensor does not match its dims, or its shape cannot go through the network.', action: 'Pass [B, segNum, 15, H, W] float32 data with H = W >= 32 and data.length = B*segNum*15*H*W.' },
   // --- weights
   E_WEIGHTS_NOT_FOUND: { kind: 'environment', meaning: 'The weights path does not exist, or a directory holds no parameter files.', action: 'Check the path; pass --weights / STNET_WEIGHTS, or let stnet download the official weights.' },

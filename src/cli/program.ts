@@ -6,6 +6,7 @@ import { ENV_VARS } from '../env.js';
 import { packageVersion } from '../version.js';
 import { EXIT_CODE_HELP, EXIT_OK, EXIT_USAGE, commandContext, reportError, type CliIo } from './action.js';
 import { registerCache } from './cache.js';
+import { StnetCommand } from './errors.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { registerRun } from './run.js';
 import { registerServe } from './serve.js';
@@ -42,7 +43,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
-  const program = new Command('stnet');
+  const program = new StnetCommand('stnet');
   program
     .description('StNet (ResNet-50) Kinetics-400 video action classifier: PaddleHub stnet_kinetics400 for Node.js')
     .version(packageVersion(), '-V, --version', 'print the version')

@@ -7,14 +7,16 @@ export interface Ui {
   log(line: string, important?: boolean): void;
   /** Writes to stdout without tearing a bar that is being drawn on the same terminal. */
   out(text: string): void;
-  batch(total: number): BatchProgress;
+  /** The bar of a batch over `paths`, labelled with the video being worked on. */
+  batch(paths: readonly string[]): BatchProgress;
   download(url: string, totalBytes: number | undefined): DownloadBar;
   /** Stops any bar (before the final messages). */
   stop(): void;
 }
 
 export interface BatchProgress {
-  tick(done: number, path: string): void;
+  /** `done` videos finished (in input order): the label moves on to the next one, the one now being worked on. */
+  tick(done: number): void;
 }
 
 export interface DownloadBar {
@@ -54,7 +56,7 @@ class LiveBar {
     this.payload = { ...this.payload, ...payload };
     if (this.bar === undefined) {
       this.bar = new cliProgress.SingleBar(
-        { format: this.format, stream: this.stream, hideCursor: false, barsize: 24, etaBuffer: 20, fps: 5, clearOnComplete: true, autopadding: true },
+        { format: this.format, stream: this.stream, hideCursor: false, barsize: 20, etaBuffer: 20, fps: 5, clearOnComplete: true, autopadding: true },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(this.total, value, this.payload);
@@ -92,23 +94,28 @@ export function createUi(opts: UiOptions): Ui {
       if (shared) bar?.suspend();
       opts.stdout.write(text);
     },
-    batch(total) {
+    batch(paths) {
+      const total = paths.length;
       if (!barsOn || total < 1) return { tick: () => undefined };
       const started = performance.now();
-      const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate} videos/s | ETA {left} | {current}', total, {
+      // The label comes last and the bar crops at the terminal's width: give it what the rest of the line leaves
+      // (the rest is about 65 characters), so that on an 80-column terminal the name still shows.
+      const room = Math.min(40, Math.max(12, (opts.stderr.columns || 80) - 66));
+      const label = (done: number): string => (done < total ? shorten(paths[done]!, room) : '');
+      const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate}/s | ETA {left} | {current}', total, {
         rate: '0.00',
         left: '?',
-        current: '',
+        current: label(0),
       });
       bar = b;
       b.update(0);
       return {
-        tick(done, path) {
+        tick(done) {
           const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
           const rate = done / seconds;
           // Own ETA: the bar may be redrawn from scratch after each result, which resets cli-progress's estimate.
           const eta = rate > 0 ? formatSeconds((total - done) / rate) : '?';
-          b.update(done, { rate: rate.toFixed(2), left: eta, current: shorten(path, 40) });
+          b.update(done, { rate: rate.toFixed(2), left: eta, current: label(done) });
         },
       };
     },

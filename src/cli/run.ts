@@ -83,13 +83,13 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
-    const bar = ui.batch(paths.length);
+    const bar = ui.batch(paths);
     const results: VideoResult[] = await model.classify(paths, {
       ...classifyOpts,
       signal,
       onProgress: ({ done, result }) => {
         ui.out(fmt.item(result));
-        bar.tick(done, result.path);
+        bar.tick(done);
       },
     });
     ui.stop();
