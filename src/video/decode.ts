@@ -21,6 +21,8 @@ export interface DecodeRequest {
   height: number;
   /** ffprobe's format name (for image2-only options). */
   formatName?: string;
+  /** Where to assemble each frame (width * height * 3 bytes), e.g. a transform's input; default: a new buffer. */
+  frameBuffer?: Uint8Array;
 }
 
 export interface DecodeResult {
@@ -72,7 +74,8 @@ export async function decodeFrames(
   onFrame: (index: number, image: RgbImage) => void,
 ): Promise<DecodeResult> {
   const frameBytes = req.width * req.height * 3;
-  const buf = new Uint8Array(frameBytes);
+  const buf = req.frameBuffer ?? new Uint8Array(frameBytes);
+  if (buf.length !== frameBytes) throw new RangeError(`decodeFrames: frameBuffer has ${buf.length} bytes, frames have ${frameBytes}`);
   const image: RgbImage = { width: req.width, height: req.height, data: buf };
   let fill = 0;
   let received = 0;

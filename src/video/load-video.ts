@@ -10,9 +10,9 @@ import { cancelledError, type RunLimits } from './child.js';
 import { probeVideo } from './probe.js';
 import { decodeFrames } from './decode.js';
 import { distinctSorted, sampleFrameIndices } from './sample.js';
-import { groupScaleSize, makeBilinearResizer, type RgbImage } from '../transforms/resize.js';
+import { groupScaleSize } from '../transforms/resize.js';
 import { centerCropOffsets } from '../transforms/crop.js';
-import { normalizeToChw } from '../transforms/normalize.js';
+import { makeResizeNormalize } from '../transforms/fused.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
 
 export interface LoadVideoOptions {
@@ -115,13 +115,12 @@ async function checkFile(abs: string): Promise<void> {
   if (st.size === 0) throw new StnetError('E_VIDEO_EMPTY', `Video file is empty (0 bytes): ${abs}`, { path: abs });
 }
 
-/** Per-frame transform for frames of one size: resize (only the crop window) + crop -> RGB target x target. */
+/** Per-frame transform for frames of one size: resize (only the crop window) + crop + normalise -> CHW slot. */
 function framePipeline(width: number, height: number, shortSize: number, target: number) {
   const [rw, rh] = groupScaleSize(width, height, shortSize);
   const crop = centerCropOffsets(rw, rh, target);
-  // When the size is kept (short side already shortSize) the resizer skips both passes and only copies the crop.
-  const apply: (img: RgbImage) => RgbImage = makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
-  return { resized: [rw, rh] as [number, number], crop, apply };
+  const transform = makeResizeNormalize(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+  return { resized: [rw, rh] as [number, number], crop, transform };
 }
 
 /**
@@ -169,10 +168,12 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
       else slots.set(idx, [k]);
     });
     passes++;
-    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName }, limits, (idx, img) => {
+    // ffmpeg's frames are written straight into the transform's input buffer (no copy).
+    const frameBuffer = pipeline.transform.input;
+    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName, frameBuffer }, limits, (idx, img) => {
       const ks = slots.get(idx)!;
       const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
-      normalizeToChw(pipeline.apply(img), data, first);
+      pipeline.transform.run(data, first, img);
       for (let i = 1; i < ks.length; i++) data.copyWithin(frameOffset(ks[i]!, o.seglen, o.targetSize), first, first + block);
     });
     // decodeFrames delivers each distinct index once, in order.
