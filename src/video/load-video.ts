@@ -5,12 +5,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { findFfmpeg } from './ffmpeg.js';
+import { findFfmpeg, type FfmpegInfo } from './ffmpeg.js';
 import { cancelledError, type RunLimits } from './child.js';
 import { probeVideo } from './probe.js';
-import { decodeFrames } from './decode.js';
+import { decodeFrames, startDecoder, type DecodeResult, type EarlyDecoder } from './decode.js';
 import { distinctSorted, sampleFrameIndices } from './sample.js';
-import { groupScaleSize } from '../transforms/resize.js';
+import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
 import { centerCropOffsets } from '../transforms/crop.js';
 import { makeResizeNormalize } from '../transforms/fused.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
@@ -138,6 +138,21 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
   const start = Date.now();
   const limits: RunLimits = { deadline: start + (o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS), timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS, signal: o.signal, path: abs };
 
+  // ffmpeg starts now, alongside ffprobe: both spend most of a short clip's time loading their libraries and
+  // opening the file; ffmpeg then waits on stdin for the frame selection the probe leads to (issue 10).
+  let early: EarlyDecoder | undefined = abs.includes('%') ? undefined : startDecoder(tools, abs, limits);
+  try {
+    return await sampleAndDecode(tools, abs, o, limits, start, () => {
+      const e = early;
+      early = undefined;
+      return e;
+    });
+  } finally {
+    await early?.abandon();
+  }
+}
+
+async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedOptions, limits: RunLimits, start: number, takeEarly: () => EarlyDecoder | undefined): Promise<Clip> {
   const probe = await probeVideo(tools, abs, limits);
   if (o.timeoutMs === undefined) {
     limits.timeoutMs = DEFAULT_TIMEOUT_BASE_MS + Math.ceil(probe.durationSec * 1000);
@@ -169,13 +184,22 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
     });
     passes++;
     // ffmpeg's frames are written straight into the transform's input buffer (no copy).
-    const frameBuffer = pipeline.transform.input;
-    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName, frameBuffer }, limits, (idx, img) => {
+    const req = { distinct, width: probe.width, height: probe.height, formatName: probe.formatName, frameBuffer: pipeline.transform.input };
+    const onFrame = (idx: number, img: RgbImage): void => {
       const ks = slots.get(idx)!;
       const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
       pipeline.transform.run(data, first, img);
       for (let i = 1; i < ks.length; i++) data.copyWithin(frameOffset(ks[i]!, o.seglen, o.targetSize), first, first + block);
-    });
+    };
+    // The early ffmpeg is for the first pass; a file whose image2 options only the probe knows gets its own run.
+    const early = takeEarly();
+    let result: DecodeResult;
+    if (early && probe.formatName !== 'image2') {
+      result = await early.decode(req, onFrame);
+    } else {
+      await early?.abandon();
+      result = await decodeFrames(tools, abs, req, limits, onFrame);
+    }
     // decodeFrames delivers each distinct index once, in order.
     const complete = result.framesReceived === distinct.length;
     // Without ffmpeg's statistics, fall back to what arrived: all requested frames -> the guess stands; otherwise
