@@ -3,7 +3,9 @@
 // SD AVI (the shared PaddleVideo example), a 1280x720 H.264 MP4 and a 360x640 (portrait) VP9 WebM; the last two
 // are made at bench time from the shared sample clips into a temp dir. Runs alternate loadVideo / ffmpeg, median.
 // Also printed: node's CPU time inside loadVideo, peak RSS of one loadVideo in a fresh process, and with --long the
-// 10-min 1080p memory case. Options: --runs N (default 5), --long, --only sd|hd|vp9.
+// 10-min 1080p memory case. Options: --runs N (default 5), --long, --only sd|hd|vp9, --baseline DIR: also time the
+// loadVideo of another build (DIR = a checkout with its own dist/, e.g. `git archive <commit>` + tsc) in the same
+// alternating runs, to measure before and after side by side.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,6 +24,8 @@ const value = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const RUNS = Number(value('--runs') ?? 5);
+const BASELINE = value('--baseline');
+const baselineLoad = BASELINE ? (await import(join(BASELINE, 'dist', 'video', 'load-video.js'))).loadVideo : undefined;
 const ONLY = value('--only');
 
 const tools = await findFfmpeg();
@@ -79,28 +83,40 @@ const clips = [
 
 let sumOurs = 0;
 let sumPlain = 0;
+let sumBase = 0;
 for (const [, label, path] of clips) {
   const ours = [];
   const plain = [];
+  const base = [];
   const cpu = [];
   let clip;
   await loadVideo(path); // warm-up: page cache, ffmpeg discovery
-  for (let i = 0; i < RUNS; i++) {
-    // Alternate the order so that neither side always runs right after the other's cache effects.
-    if (i % 2 === 1) plain.push(plainDecodeMs(path));
+  if (baselineLoad) await baselineLoad(path);
+  const timeOurs = async () => {
     const t0 = process.hrtime.bigint();
     const c0 = process.cpuUsage();
     clip = await loadVideo(path);
     ours.push(ms(t0));
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
-    if (i % 2 === 0) plain.push(plainDecodeMs(path));
+  };
+  const timeBase = async () => {
+    const t0 = process.hrtime.bigint();
+    await baselineLoad(path);
+    base.push(ms(t0));
+  };
+  for (let i = 0; i < RUNS; i++) {
+    // Rotate the order so that no side always runs right after another's cache effects.
+    const steps = [timeOurs, async () => plain.push(plainDecodeMs(path)), ...(baselineLoad ? [timeBase] : [])];
+    for (let j = 0; j < steps.length; j++) await steps[(i + j) % steps.length]();
   }
   sumOurs += median(ours);
   sumPlain += median(plain);
-  console.log(`${label} (${clip.info.frameCount} frames): loadVideo ${fmt(median(ours))} ms [${ours.map(fmt).join(', ')}]; ffmpeg -f null ${fmt(median(plain))} ms [${plain.map(fmt).join(', ')}]; ratio ${(median(ours) / median(plain)).toFixed(2)}x; node CPU in loadVideo ${fmt(median(cpu))} ms`);
+  const baseText = baselineLoad ? `; baseline loadVideo ${fmt(median(base))} ms [${base.map(fmt).join(', ')}], ratio ${(median(base) / median(plain)).toFixed(2)}x` : '';
+  if (baselineLoad) sumBase += median(base);
+  console.log(`${label} (${clip.info.frameCount} frames): loadVideo ${fmt(median(ours))} ms [${ours.map(fmt).join(', ')}]; ffmpeg -f null ${fmt(median(plain))} ms [${plain.map(fmt).join(', ')}]; ratio ${(median(ours) / median(plain)).toFixed(2)}x; node CPU in loadVideo ${fmt(median(cpu))} ms${baseText}`);
 }
-console.log(`summed: loadVideo ${fmt(sumOurs)} ms vs ffmpeg ${fmt(sumPlain)} ms: ratio ${(sumOurs / sumPlain).toFixed(2)}x (target <= 1.5x)`);
+console.log(`summed: loadVideo ${fmt(sumOurs)} ms vs ffmpeg ${fmt(sumPlain)} ms: ratio ${(sumOurs / sumPlain).toFixed(2)}x (target <= 1.5x)${baselineLoad ? `; baseline ${fmt(sumBase)} ms: ratio ${(sumBase / sumPlain).toFixed(2)}x` : ''}`);
 
 const sdRss = childRss(join(videos, 'paddlevideo_example.avi'));
 console.log(`peak RSS, loadVideo of the SD AVI in a fresh process: node ${(sdRss.maxRSSkB / 1024).toFixed(0)} MB, process tree max ${sdRss.treeMaxKB ? (sdRss.treeMaxKB / 1024).toFixed(0) + ' MB' : 'n/a'} (${sdRss.ms} ms)`);

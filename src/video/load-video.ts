@@ -28,6 +28,11 @@ export interface LoadVideoOptions {
   timeoutMs?: number;
   /** Aborting kills ffmpeg at once and rejects with E_CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * OS priority of ffprobe/ffmpeg relative to this process (os.setPriority niceness added, 0..19). Default 0.
+   * A batch that decodes the next video while onnxruntime runs can pass 10 so decoding takes only idle cores.
+   */
+  niceness?: number;
 }
 
 export interface VideoInfo {
@@ -80,12 +85,13 @@ export const LOAD_VIDEO_LIMITS = Object.freeze({
   shortSize: [32, 1024],
   targetSize: [32, 1024],
   timeoutMs: [1, 24 * 3600 * 1000],
+  niceness: [0, 19],
 } as const satisfies Record<string, readonly [number, number]>);
 
 /** Base of the default timeout; the video's duration is added to it. */
 export const DEFAULT_TIMEOUT_BASE_MS = 120_000;
 
-const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal'] as const satisfies readonly (keyof LoadVideoOptions)[];
+const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal', 'niceness'] as const satisfies readonly (keyof LoadVideoOptions)[];
 /** Largest clip tensor accepted (elements), far above the reference's 25*15*256*256 = 24.6 M. */
 const MAX_ELEMENTS = 2 ** 29;
 
@@ -100,6 +106,7 @@ export interface ResolvedLoadVideoOptions {
   /** undefined: the default (DEFAULT_TIMEOUT_BASE_MS plus the video's duration). */
   readonly timeoutMs: number | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly niceness: number;
 }
 
 /**
@@ -125,7 +132,8 @@ export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key:
   const timeoutMs = opts.timeoutMs === undefined ? undefined : int('timeoutMs', opts.timeoutMs);
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', signal);
-  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal };
+  const niceness = int('niceness', opts.niceness ?? 0);
+  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness };
 }
 
 async function checkFile(abs: string): Promise<void> {
@@ -166,7 +174,7 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
 
   // ffmpeg starts now, alongside ffprobe: both spend most of a short clip's time loading their libraries and
   // opening the file; ffmpeg then waits on stdin for the frame selection the probe leads to (issue 10).
-  let early: EarlyDecoder | undefined = abs.includes('%') ? undefined : startDecoder(tools, abs, limits);
+  let early: EarlyDecoder | undefined = abs.includes('%') ? undefined : startDecoder(tools, abs, limits, o.niceness);
   try {
     return await sampleAndDecode(tools, abs, o, limits, start, () => {
       const e = early;
@@ -179,7 +187,7 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
 }
 
 async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedLoadVideoOptions, limits: RunLimits, start: number, takeEarly: () => EarlyDecoder | undefined): Promise<Clip> {
-  const probe = await probeVideo(tools, abs, limits);
+  const probe = await probeVideo(tools, abs, limits, o.niceness);
   if (o.timeoutMs === undefined) {
     limits.timeoutMs = DEFAULT_TIMEOUT_BASE_MS + Math.ceil(probe.durationSec * 1000);
     limits.deadline = start + limits.timeoutMs;
@@ -224,7 +232,7 @@ async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedLoadVi
       result = await early.decode(req, onFrame);
     } else {
       await early?.abandon();
-      result = await decodeFrames(tools, abs, req, limits, onFrame);
+      result = await decodeFrames(tools, abs, req, limits, onFrame, o.niceness);
     }
     // decodeFrames delivers each distinct index once, in order.
     const complete = result.framesReceived === distinct.length;

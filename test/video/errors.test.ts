@@ -132,7 +132,7 @@ describe('options are validated before any work', () => {
   });
 
   it('defaults are the reference inference settings', () => {
-    expect(resolveLoadVideoOptions()).toEqual({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256, timeoutMs: undefined, signal: undefined });
+    expect(resolveLoadVideoOptions()).toEqual({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256, timeoutMs: undefined, signal: undefined, niceness: 0 });
     expect(resolveLoadVideoOptions()).toMatchObject(LOAD_VIDEO_DEFAULTS);
   });
 
