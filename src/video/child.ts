@@ -2,10 +2,11 @@
 // once (SIGKILL) and settle only after it has exited, so a rejected call never leaves a process behind.
 
 import { spawn } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { StnetError } from '../errors.js';
 
 export interface RunLimits {
-  /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT. */
+  /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT; may be moved later while it runs. */
   deadline: number;
   /** The caller's total timeout, for the message. */
   timeoutMs: number;
@@ -27,12 +28,26 @@ export function cancelledError(path: string): StnetError {
   return new StnetError('E_CANCELLED', `Decoding ${path} was cancelled`, { path });
 }
 
+export interface RunExtras {
+  /**
+   * Text for the child's stdin, written (then stdin closed) when the promise settles: a child can start, load
+   * its libraries and open its input while the caller still works out what to ask of it. Resolving to null
+   * kills the child, and the run rejects with ABANDONED.
+   */
+  stdin?: Promise<string | null>;
+  /** Niceness added to the child (os.setPriority), e.g. so that decoding yields the cores to onnxruntime. */
+  niceness?: number;
+}
+
+/** The rejection of a run whose stdin resolved to null (the caller no longer wants it). */
+export const ABANDONED: unique symbol = Symbol('abandoned child run');
+
 /**
  * Spawns `bin args`, hands stdout chunks to `onStdout` (which may throw to stop the run), keeps the stderr tail.
  * Resolves when the child has exited (whatever its status); rejects on timeout, abort, spawn failure or an
  * `onStdout` error, always after the child is gone.
  */
-export function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void): Promise<RunResult> {
+export function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void, extras: RunExtras = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (limits.signal?.aborted) {
       reject(cancelledError(limits.path));
@@ -43,14 +58,43 @@ export function runChild(bin: string, args: readonly string[], limits: RunLimits
       reject(timeoutError(limits));
       return;
     }
-    const child = spawn(bin, args, { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'], windowsHide: true });
+    const child = spawn(bin, args, { stdio: [extras.stdin ? 'pipe' : 'ignore', onStdout ? 'pipe' : 'ignore', 'pipe'], windowsHide: true });
     let stderr = '';
     let failure: unknown;
+    let exited = false;
     const stop = (err: unknown): void => {
       if (failure === undefined) failure = err;
       child.kill('SIGKILL');
     };
-    const timer = setTimeout(() => stop(timeoutError(limits)), remaining);
+    if (extras.niceness && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, Math.min(19, setPriorityBase() + extras.niceness));
+      } catch {
+        // Not permitted or not supported (some containers): the child keeps the normal priority.
+      }
+    }
+    // The deadline may move later while the child runs (the default timeout grows with the video's duration).
+    let timer: NodeJS.Timeout;
+    const arm = (): void => {
+      timer = setTimeout(() => {
+        if (Date.now() < limits.deadline) arm();
+        else stop(timeoutError(limits));
+      }, Math.max(1, limits.deadline - Date.now()));
+    };
+    arm();
+    if (extras.stdin) {
+      const stdin = child.stdin!;
+      // The child may exit before reading (bad input): the write then fails with EPIPE, and its exit status tells.
+      stdin.on('error', () => {});
+      extras.stdin.then(
+        (text) => {
+          if (exited) return;
+          if (text === null) stop(ABANDONED);
+          else stdin.end(text);
+        },
+        (err: unknown) => stop(err),
+      );
+    }
     const onAbort = (): void => stop(cancelledError(limits.path));
     limits.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -74,12 +118,22 @@ export function runChild(bin: string, args: readonly string[], limits: RunLimits
       if (failure === undefined) failure = new StnetError('E_FFMPEG_MISSING', `Cannot run ${bin}: ${err.message}`, { cause: err, path: bin });
     });
     child.on('close', (code, exitSignal) => {
+      exited = true;
       clearTimeout(timer);
       limits.signal?.removeEventListener('abort', onAbort);
       if (failure !== undefined) reject(failure);
       else resolve({ code, exitSignal, stderr: stderr.slice(-STDERR_TAIL) });
     });
   });
+}
+
+function setPriorityBase(): number {
+  // Relative to this process, so that a nice'd server's children stay below it.
+  try {
+    return getPriority();
+  } catch {
+    return 0;
+  }
 }
 
 function timeoutError(limits: RunLimits): StnetError {

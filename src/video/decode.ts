@@ -9,7 +9,7 @@
 
 import { StnetError } from '../errors.js';
 import type { FfmpegInfo } from './ffmpeg.js';
-import { childFailure, runChild, stderrSummary, type RunLimits } from './child.js';
+import { childFailure, runChild, stderrSummary, type RunLimits, type RunResult } from './child.js';
 import { selectExpression } from './sample.js';
 import type { RgbImage } from '../transforms/resize.js';
 
@@ -21,6 +21,8 @@ export interface DecodeRequest {
   height: number;
   /** ffprobe's format name (for image2-only options). */
   formatName?: string;
+  /** Where to assemble each frame (width * height * 3 bytes), e.g. a transform's input; default: a new buffer. */
+  frameBuffer?: Uint8Array;
 }
 
 export interface DecodeResult {
@@ -39,6 +41,18 @@ export function parseFramesDecoded(stderr: string): number | undefined {
 }
 
 export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonly number[], formatName = ''): string[] {
+  return ffmpegArgs(tools, absPath, ['-vf', `select=${selectExpression(distinct)}`], formatName);
+}
+
+/**
+ * The same run with the filter graph read from stdin (`-filter_script:v pipe:0`): ffmpeg starts, loads its
+ * libraries and opens the file, then waits for the graph, so it can be spawned while ffprobe still runs.
+ */
+export function earlyDecodeArgs(tools: FfmpegInfo, absPath: string): string[] {
+  return ffmpegArgs(tools, absPath, ['-filter_script:v', 'pipe:0'], '');
+}
+
+function ffmpegArgs(tools: FfmpegInfo, absPath: string, filter: string[], formatName: string): string[] {
   return [
     '-hide_banner',
     '-nostdin',
@@ -52,12 +66,56 @@ export function decodeArgs(tools: FfmpegInfo, absPath: string, distinct: readonl
     '-i', `file:${absPath}`,
     '-map', '0:v:0',
     '-an', '-sn', '-dn',
-    '-vf', `select=${selectExpression(distinct)}`,
+    ...filter,
     ...tools.passthroughArgs,
     '-f', 'rawvideo',
     '-pix_fmt', 'rgb24',
     'pipe:1',
   ];
+}
+
+/** Assembles stdout chunks into frames of `req`'s size and hands them to `onFrame`. */
+function frameSink(req: DecodeRequest, path: string, onFrame: (index: number, image: RgbImage) => void) {
+  const frameBytes = req.width * req.height * 3;
+  const buf = req.frameBuffer ?? new Uint8Array(frameBytes);
+  if (buf.length !== frameBytes) throw new RangeError(`decodeFrames: frameBuffer has ${buf.length} bytes, frames have ${frameBytes}`);
+  const image: RgbImage = { width: req.width, height: req.height, data: buf };
+  let fill = 0;
+  const sink = {
+    received: 0,
+    push(chunk: Buffer): void {
+      let off = 0;
+      while (off < chunk.length) {
+        const n = Math.min(frameBytes - fill, chunk.length - off);
+        buf.set(chunk.subarray(off, off + n), fill);
+        fill += n;
+        off += n;
+        if (fill === frameBytes) {
+          if (sink.received >= req.distinct.length) {
+            throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg returned more frames than the ${req.distinct.length} requested from ${path} (the frame size probably changed mid-stream)`, { path });
+          }
+          onFrame(req.distinct[sink.received]!, image);
+          sink.received++;
+          fill = 0;
+        }
+      }
+    },
+  };
+  return sink;
+}
+
+function finish(tools: FfmpegInfo, res: RunResult, received: number, limits: RunLimits): DecodeResult {
+  const framesDecoded = parseFramesDecoded(res.stderr);
+  if (res.code !== 0 && received === 0 && (framesDecoded === 0 || /Cannot determine format of input stream \S+ after EOF/.test(res.stderr))) {
+    // ffmpeg fails when not one frame decodes (e.g. "Cannot determine format of input stream 0:0 after EOF").
+    throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${limits.path} decodes: ${stderrSummary(res.stderr)}`, {
+      path: limits.path,
+      cause: new Error(res.stderr.slice(-4000)),
+    });
+  }
+  const failed = childFailure(res, { tool: 'ffmpeg', version: tools.version, bin: tools.ffmpeg, doing: 'decoding', cannot: `cannot decode ${limits.path}`, path: limits.path });
+  if (failed) throw failed;
+  return { framesDecoded, framesReceived: received };
 }
 
 /**
@@ -70,38 +128,46 @@ export async function decodeFrames(
   req: DecodeRequest,
   limits: RunLimits,
   onFrame: (index: number, image: RgbImage) => void,
+  niceness = 0,
 ): Promise<DecodeResult> {
-  const frameBytes = req.width * req.height * 3;
-  const buf = new Uint8Array(frameBytes);
-  const image: RgbImage = { width: req.width, height: req.height, data: buf };
-  let fill = 0;
-  let received = 0;
-  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => {
-    let off = 0;
-    while (off < chunk.length) {
-      const n = Math.min(frameBytes - fill, chunk.length - off);
-      buf.set(chunk.subarray(off, off + n), fill);
-      fill += n;
-      off += n;
-      if (fill === frameBytes) {
-        if (received >= req.distinct.length) {
-          throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg returned more frames than the ${req.distinct.length} requested from ${limits.path} (the frame size probably changed mid-stream)`, { path: limits.path });
-        }
-        onFrame(req.distinct[received]!, image);
-        received++;
-        fill = 0;
-      }
-    }
-  });
-  const framesDecoded = parseFramesDecoded(res.stderr);
-  if (res.code !== 0 && received === 0 && (framesDecoded === 0 || /Cannot determine format of input stream \S+ after EOF/.test(res.stderr))) {
-    // ffmpeg fails when not one frame decodes (e.g. "Cannot determine format of input stream 0:0 after EOF").
-    throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${limits.path} decodes: ${stderrSummary(res.stderr)}`, {
-      path: limits.path,
-      cause: new Error(res.stderr.slice(-4000)),
-    });
-  }
-  const failed = childFailure(res, { tool: 'ffmpeg', version: tools.version, bin: tools.ffmpeg, doing: 'decoding', cannot: `cannot decode ${limits.path}`, path: limits.path });
-  if (failed) throw failed;
-  return { framesDecoded, framesReceived: received };
+  const sink = frameSink(req, limits.path, onFrame);
+  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => sink.push(chunk), { niceness });
+  return finish(tools, res, sink.received, limits);
+}
+
+/** An ffmpeg already started (see earlyDecodeArgs), waiting to be told which frames to decode. */
+export interface EarlyDecoder {
+  /** Sends the frame selection and decodes, as decodeFrames does; call once. */
+  decode(req: DecodeRequest, onFrame: (index: number, image: RgbImage) => void): Promise<DecodeResult>;
+  /** Kills the waiting ffmpeg (the probe failed); resolves once it has exited. */
+  abandon(): Promise<void>;
+}
+
+/**
+ * Spawns ffmpeg for `absPath` now; the caller probes meanwhile and then calls decode() or abandon().
+ * Not for file names with '%' (a possible image2 pattern, which needs `-pattern_type none` known only after
+ * probing): use decodeFrames there.
+ */
+export function startDecoder(tools: FfmpegInfo, absPath: string, limits: RunLimits, niceness = 0): EarlyDecoder {
+  let sendScript!: (text: string | null) => void;
+  const script = new Promise<string | null>((resolve) => (sendScript = resolve));
+  let sink: ReturnType<typeof frameSink> | undefined;
+  const run = runChild(tools.ffmpeg, earlyDecodeArgs(tools, absPath), limits, (chunk) => {
+    if (!sink) throw new Error('ffmpeg wrote frames before it was told which');
+    sink.push(chunk);
+  }, { stdin: script, niceness });
+  // Until decode() or abandon() awaits it, a failure (e.g. a timeout) must not count as unhandled.
+  run.catch(() => {});
+  return {
+    async decode(req, onFrame) {
+      sink = frameSink(req, limits.path, onFrame);
+      sendScript(`select=${selectExpression(req.distinct)}`);
+      const res = await run;
+      return finish(tools, res, sink.received, limits);
+    },
+    async abandon() {
+      sendScript(null);
+      await run.then(() => undefined, () => undefined);
+    },
+  };
 }

@@ -5,29 +5,34 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { findFfmpeg } from './ffmpeg.js';
+import { findFfmpeg, type FfmpegInfo } from './ffmpeg.js';
 import { cancelledError, type RunLimits } from './child.js';
 import { probeVideo } from './probe.js';
-import { decodeFrames } from './decode.js';
-import { distinctSorted, sampleFrameIndices } from './sample.js';
-import { groupScaleSize, makeBilinearResizer, type RgbImage } from '../transforms/resize.js';
+import { decodeFrames, startDecoder, type DecodeResult, type EarlyDecoder } from './decode.js';
+import { SEGLEN, distinctSorted, sampleFrameIndices } from './sample.js';
+import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
 import { centerCropOffsets } from '../transforms/crop.js';
-import { normalizeToChw } from '../transforms/normalize.js';
+import { makeResizeNormalize } from '../transforms/fused.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
 
 export interface LoadVideoOptions {
   /** Segments per clip (reference inference: 25). */
   segNum?: number;
-  /** Consecutive frames per segment (StNet: 5). */
+  /** Consecutive frames per segment (StNet: SEGLEN = 5). */
   seglen?: number;
   /** Short side after the 4:3 resize (256). */
   shortSize?: number;
   /** Center-crop size, the model's input size (256); at most shortSize. */
   targetSize?: number;
-  /** Limit for the whole call in ms. Default: 120 s plus the video's duration (so long videos are not cut off). */
+  /** Limit for the whole call, integer ms. Default: 120 s plus the video's duration (so long videos are not cut off). */
   timeoutMs?: number;
   /** Aborting kills ffmpeg at once and rejects with E_CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * OS priority of ffprobe/ffmpeg relative to this process (os.setPriority niceness added, 0..19). Default 0.
+   * A batch that decodes the next video while onnxruntime runs can pass 10 so decoding takes only idle cores.
+   */
+  niceness?: number;
 }
 
 export interface VideoInfo {
@@ -62,44 +67,73 @@ export interface Clip {
   info: VideoInfo;
 }
 
-export const LOAD_VIDEO_DEFAULTS = { segNum: 25, seglen: 5, shortSize: 256, targetSize: 256 } as const;
+/**
+ * Defaults: the reference's INFER settings. The one source of these values: classify and the CLI pass their
+ * options through to the loader and take defaults and bounds from here.
+ */
+export const LOAD_VIDEO_DEFAULTS = Object.freeze({ segNum: 25, seglen: SEGLEN, shortSize: 256, targetSize: 256 } as const);
+
+/**
+ * Bounds, [min, max] integers, checked by resolveLoadVideoOptions (and shown by the CLI's --help). segNum 100:
+ * the clip tensor grows linearly with it (100 segments at 256 px are 393 MB of float32, four times the
+ * reference's 25); sizes 32..1024: the network needs at least 32 px (five stride-2 stages) and 1024 px already
+ * makes a 1.5 GB clip at 25 segments. timeoutMs: whole milliseconds up to one day.
+ */
+export const LOAD_VIDEO_LIMITS = Object.freeze({
+  segNum: [1, 100],
+  seglen: [1, 64],
+  shortSize: [32, 1024],
+  targetSize: [32, 1024],
+  timeoutMs: [1, 24 * 3600 * 1000],
+  niceness: [0, 19],
+} as const satisfies Record<string, readonly [number, number]>);
+
 /** Base of the default timeout; the video's duration is added to it. */
 export const DEFAULT_TIMEOUT_BASE_MS = 120_000;
 
-const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal'] as const;
+const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal', 'niceness'] as const satisfies readonly (keyof LoadVideoOptions)[];
 /** Largest clip tensor accepted (elements), far above the reference's 25*15*256*256 = 24.6 M. */
 const MAX_ELEMENTS = 2 ** 29;
 
-interface ResolvedOptions {
-  segNum: number;
-  seglen: number;
-  shortSize: number;
-  targetSize: number;
-  timeoutMs: number | undefined;
-  signal: AbortSignal | undefined;
+export type LoadVideoOptionName = keyof LoadVideoOptions;
+
+/** Options after resolveLoadVideoOptions: checked, defaults filled. */
+export interface ResolvedLoadVideoOptions {
+  readonly segNum: number;
+  readonly seglen: number;
+  readonly shortSize: number;
+  readonly targetSize: number;
+  /** undefined: the default (DEFAULT_TIMEOUT_BASE_MS plus the video's duration). */
+  readonly timeoutMs: number | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly niceness: number;
 }
 
-/** Validates loadVideo options (sync, before any file or process work). Throws E_INVALID_OPTION. */
-export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}): ResolvedOptions {
-  if (opts === null || typeof opts !== 'object') throw invalidOption('options', 'an object', opts);
+/**
+ * Checks loadVideo options and fills defaults (sync, before any file or process work). Throws E_INVALID_OPTION.
+ * `name` maps an option to the name its caller's user typed (classify: `decodeTimeoutMs`; the CLI: `--seg_num`),
+ * so outer layers pass options through instead of checking them again.
+ */
+export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key: LoadVideoOptionName) => string = (k) => k): ResolvedLoadVideoOptions {
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw invalidOption('options', 'an object', opts);
   checkKnownKeys(opts, KNOWN_OPTIONS, 'loadVideo option');
-  const segNum = checkInteger('segNum', opts.segNum ?? LOAD_VIDEO_DEFAULTS.segNum, 1, 1024);
-  const seglen = checkInteger('seglen', opts.seglen ?? LOAD_VIDEO_DEFAULTS.seglen, 1, 64);
-  const shortSize = checkInteger('shortSize', opts.shortSize ?? LOAD_VIDEO_DEFAULTS.shortSize, 1, 4096);
-  const targetSize = checkInteger('targetSize', opts.targetSize ?? LOAD_VIDEO_DEFAULTS.targetSize, 1, 4096);
+  const int = (key: keyof typeof LOAD_VIDEO_LIMITS, value: unknown): number => checkInteger(name(key), value, LOAD_VIDEO_LIMITS[key][0], LOAD_VIDEO_LIMITS[key][1]);
+  const segNum = int('segNum', opts.segNum ?? LOAD_VIDEO_DEFAULTS.segNum);
+  const seglen = int('seglen', opts.seglen ?? LOAD_VIDEO_DEFAULTS.seglen);
+  const shortSize = int('shortSize', opts.shortSize ?? LOAD_VIDEO_DEFAULTS.shortSize);
+  const targetSize = int('targetSize', opts.targetSize ?? LOAD_VIDEO_DEFAULTS.targetSize);
   // After the 4:3 resize the short side is shortSize, so the reference's crop assertion (w, h >= target) holds
-  // exactly when targetSize <= shortSize: check it now rather than after decoding.
-  if (targetSize > shortSize) throw invalidOption('targetSize', `integer <= shortSize (${shortSize})`, targetSize);
-  if (segNum * seglen * 3 * targetSize * targetSize > MAX_ELEMENTS) {
-    throw new StnetError('E_INVALID_OPTION', `Expected segNum * seglen * 3 * targetSize^2 <= ${MAX_ELEMENTS} but received ${segNum}*${seglen}*3*${targetSize}^2 = ${segNum * seglen * 3 * targetSize * targetSize}`);
+  // exactly when targetSize <= shortSize: checked here, once, rather than after decoding.
+  if (targetSize > shortSize) throw invalidOption(name('targetSize'), `integer <= ${name('shortSize')} (${shortSize})`, targetSize);
+  const elements = segNum * seglen * 3 * targetSize * targetSize;
+  if (elements > MAX_ELEMENTS) {
+    throw new StnetError('E_INVALID_OPTION', `Expected ${name('segNum')} * ${name('seglen')} * 3 * ${name('targetSize')}^2 <= ${MAX_ELEMENTS} but received ${segNum}*${seglen}*3*${targetSize}^2 = ${elements}`);
   }
-  const timeoutMs = opts.timeoutMs;
-  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || Number.isNaN(timeoutMs))) {
-    throw invalidOption('timeoutMs', 'positive number of milliseconds', timeoutMs);
-  }
+  const timeoutMs = opts.timeoutMs === undefined ? undefined : int('timeoutMs', opts.timeoutMs);
   const signal = opts.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'AbortSignal', signal);
-  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal };
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', signal);
+  const niceness = int('niceness', opts.niceness ?? 0);
+  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness };
 }
 
 async function checkFile(abs: string): Promise<void> {
@@ -115,13 +149,12 @@ async function checkFile(abs: string): Promise<void> {
   if (st.size === 0) throw new StnetError('E_VIDEO_EMPTY', `Video file is empty (0 bytes): ${abs}`, { path: abs });
 }
 
-/** Per-frame transform for frames of one size: resize (only the crop window) + crop -> RGB target x target. */
+/** Per-frame transform for frames of one size: resize (only the crop window) + crop + normalise -> CHW slot. */
 function framePipeline(width: number, height: number, shortSize: number, target: number) {
   const [rw, rh] = groupScaleSize(width, height, shortSize);
   const crop = centerCropOffsets(rw, rh, target);
-  // When the size is kept (short side already shortSize) the resizer skips both passes and only copies the crop.
-  const apply: (img: RgbImage) => RgbImage = makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
-  return { resized: [rw, rh] as [number, number], crop, apply };
+  const transform = makeResizeNormalize(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+  return { resized: [rw, rh] as [number, number], crop, transform };
 }
 
 /**
@@ -139,7 +172,22 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
   const start = Date.now();
   const limits: RunLimits = { deadline: start + (o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS), timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_BASE_MS, signal: o.signal, path: abs };
 
-  const probe = await probeVideo(tools, abs, limits);
+  // ffmpeg starts now, alongside ffprobe: both spend most of a short clip's time loading their libraries and
+  // opening the file; ffmpeg then waits on stdin for the frame selection the probe leads to (issue 10).
+  let early: EarlyDecoder | undefined = abs.includes('%') ? undefined : startDecoder(tools, abs, limits, o.niceness);
+  try {
+    return await sampleAndDecode(tools, abs, o, limits, start, () => {
+      const e = early;
+      early = undefined;
+      return e;
+    });
+  } finally {
+    await early?.abandon();
+  }
+}
+
+async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedLoadVideoOptions, limits: RunLimits, start: number, takeEarly: () => EarlyDecoder | undefined): Promise<Clip> {
+  const probe = await probeVideo(tools, abs, limits, o.niceness);
   if (o.timeoutMs === undefined) {
     limits.timeoutMs = DEFAULT_TIMEOUT_BASE_MS + Math.ceil(probe.durationSec * 1000);
     limits.deadline = start + limits.timeoutMs;
@@ -169,12 +217,23 @@ export async function loadVideo(path: string, opts: LoadVideoOptions = {}): Prom
       else slots.set(idx, [k]);
     });
     passes++;
-    const result = await decodeFrames(tools, abs, { distinct, width: probe.width, height: probe.height, formatName: probe.formatName }, limits, (idx, img) => {
+    // ffmpeg's frames are written straight into the transform's input buffer (no copy).
+    const req = { distinct, width: probe.width, height: probe.height, formatName: probe.formatName, frameBuffer: pipeline.transform.input };
+    const onFrame = (idx: number, img: RgbImage): void => {
       const ks = slots.get(idx)!;
       const first = frameOffset(ks[0]!, o.seglen, o.targetSize);
-      normalizeToChw(pipeline.apply(img), data, first);
+      pipeline.transform.run(data, first, img);
       for (let i = 1; i < ks.length; i++) data.copyWithin(frameOffset(ks[i]!, o.seglen, o.targetSize), first, first + block);
-    });
+    };
+    // The early ffmpeg is for the first pass; a file whose image2 options only the probe knows gets its own run.
+    const early = takeEarly();
+    let result: DecodeResult;
+    if (early && probe.formatName !== 'image2') {
+      result = await early.decode(req, onFrame);
+    } else {
+      await early?.abandon();
+      result = await decodeFrames(tools, abs, req, limits, onFrame, o.niceness);
+    }
     // decodeFrames delivers each distinct index once, in order.
     const complete = result.framesReceived === distinct.length;
     // Without ffmpeg's statistics, fall back to what arrived: all requested frames -> the guess stands; otherwise

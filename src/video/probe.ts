@@ -93,12 +93,12 @@ export function rotationOf(stream: FfprobeStream): number {
   return angle;
 }
 
-export async function probeVideo(tools: FfmpegInfo, absPath: string, limits: RunLimits): Promise<ProbeResult> {
+export async function probeVideo(tools: FfmpegInfo, absPath: string, limits: RunLimits, niceness = 0): Promise<ProbeResult> {
   const chunks: Buffer[] = [];
   // -pattern_type none: a still image named like "frame%03d.png" is one file, not an image-sequence pattern
   // (ffprobe ignores the option for other formats).
   const args = ['-hide_banner', '-v', 'error', '-pattern_type', 'none', '-count_packets', '-select_streams', 'v:0', '-show_streams', '-show_format', '-of', 'json', `file:${absPath}`];
-  const res = await runChild(tools.ffprobe, args, limits, (c) => chunks.push(c));
+  const res = await runChild(tools.ffprobe, args, limits, (c) => chunks.push(c), { niceness });
   // Decoded once at the end: a chunk boundary may split a UTF-8 sequence (the file name is in the output).
   const stdout = Buffer.concat(chunks).toString('utf8');
   const path = limits.path;

@@ -3,6 +3,13 @@
 import { StnetError, checkInteger } from '../errors.js';
 
 /**
+ * StNet's frames per segment (the reference reader's `seglen`), stacked into one 15-channel super-image. The
+ * video stage owns it (it samples and packs the frames) and imports nothing of the model; the model's input
+ * check (graph/stnet.ts SEGLEN, INPUT_CHANNELS) must agree, which test/video/sample.test.ts checks.
+ */
+export const SEGLEN = 5;
+
+/**
  * Indices (into the N decoded frames) of the segNum * seglen frames the reference samples, segment-major:
  * `average_dur = floor(N / segNum)`; segment i starts at `(average_dur - 1) // 2 + i * average_dur` when
  * average_dur >= seglen, at `i * average_dur` when average_dur >= 1, else at `i`; it takes seglen consecutive

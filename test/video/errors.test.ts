@@ -3,7 +3,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadVideo, resolveLoadVideoOptions, type LoadVideoOptions } from '../../src/video/load-video.js';
+import { LOAD_VIDEO_DEFAULTS, LOAD_VIDEO_LIMITS, loadVideo, resolveLoadVideoOptions, type LoadVideoOptions } from '../../src/video/load-video.js';
 import { clearFfmpegCache, findFfmpeg } from '../../src/video/ffmpeg.js';
 import { StnetError } from '../../src/errors.js';
 import { PATH_FFMPEG, SYSTEM_FFMPEG, ffmpegMake, isAlive, mediaChildren, tempDir, writeHangingFfmpeg } from './helpers.js';
@@ -110,16 +110,21 @@ describe('bad files', () => {
 
 describe('options are validated before any work', () => {
   it.each([
-    [{ segNum: 0 }, /Expected integer between 1 and 1024 for segNum but received 0/],
+    [{ segNum: 0 }, /Expected integer between 1 and 100 for segNum but received 0/],
+    [{ segNum: 101 }, /Expected integer between 1 and 100 for segNum but received 101/],
+    [{ shortSize: 16, targetSize: 16 }, /Expected integer between 32 and 1024 for shortSize but received 16/],
+    [{ targetSize: 2000, shortSize: 2000 }, /Expected integer between 32 and 1024 for shortSize but received 2000/],
     [{ segNum: 2.5 }, /segNum but received 2.5/],
     [{ seglen: -1 }, /seglen but received -1/],
     [{ shortSize: '256' as unknown as number }, /shortSize but received "256"/],
     [{ targetSize: 300 }, /Expected integer <= shortSize \(256\) for targetSize but received 300/],
     [{ shortSize: 112 }, /targetSize but received 256/], // default target 256 > 112
-    [{ timeoutMs: 0 }, /positive number of milliseconds for timeoutMs but received 0/],
+    [{ timeoutMs: 0 }, /Expected integer between 1 and 86400000 for timeoutMs but received 0/],
+    [{ timeoutMs: 2.5 }, /Expected integer between 1 and 86400000 for timeoutMs but received 2.5/],
+    [{ timeoutMs: Number.POSITIVE_INFINITY }, /for timeoutMs but received Infinity/],
     [{ signal: 'stop' as unknown as AbortSignal }, /AbortSignal for signal/],
     [{ segnum: 7 } as unknown as LoadVideoOptions, /Unknown loadVideo option "segnum" \(did you mean segNum\?\)/],
-    [{ segNum: 1024, seglen: 64, targetSize: 256 }, /segNum \* seglen \* 3 \* targetSize\^2/],
+    [{ segNum: 100, seglen: 64, targetSize: 256 }, /segNum \* seglen \* 3 \* targetSize\^2 <= 536870912 but received 100\*64\*3\*256\^2/],
   ])('%j -> E_INVALID_OPTION', async (opts, message) => {
     expect(() => resolveLoadVideoOptions(opts)).toThrow(message);
     // a missing file with bad options reports the options: nothing was touched yet
@@ -127,7 +132,25 @@ describe('options are validated before any work', () => {
   });
 
   it('defaults are the reference inference settings', () => {
-    expect(resolveLoadVideoOptions()).toMatchObject({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256 });
+    expect(resolveLoadVideoOptions()).toEqual({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256, timeoutMs: undefined, signal: undefined, niceness: 0 });
+    expect(resolveLoadVideoOptions()).toMatchObject(LOAD_VIDEO_DEFAULTS);
+  });
+
+  it('the bounds are LOAD_VIDEO_LIMITS, both ends accepted', () => {
+    for (const [key, [min, max]] of Object.entries(LOAD_VIDEO_LIMITS)) {
+      const base = { segNum: 1, seglen: 1, shortSize: 32, targetSize: 32 };
+      expect(resolveLoadVideoOptions({ ...base, [key]: min })).toMatchObject({ [key]: min });
+      if (key !== 'targetSize') expect(resolveLoadVideoOptions({ ...base, [key]: max })).toMatchObject({ [key]: max });
+      expect(() => resolveLoadVideoOptions({ ...base, [key]: max + 1 })).toThrow(new RegExp(`Expected integer between ${min} and ${max} for ${key} but received ${max + 1}`));
+    }
+    expect(resolveLoadVideoOptions({ segNum: 1, seglen: 1, shortSize: 1024, targetSize: 1024 })).toMatchObject({ targetSize: 1024 });
+  });
+
+  it('messages use the caller\'s names for the options (classify: decodeTimeoutMs; the CLI: --seg_num)', () => {
+    const cli = (k: string): string => (k === 'timeoutMs' ? '--decode_timeout' : `--${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`);
+    expect(() => resolveLoadVideoOptions({ segNum: 0 }, cli)).toThrow(/Expected integer between 1 and 100 for --seg_num but received 0/);
+    expect(() => resolveLoadVideoOptions({ timeoutMs: 1.5 }, cli)).toThrow(/for --decode_timeout but received 1.5/);
+    expect(() => resolveLoadVideoOptions({ shortSize: 64, targetSize: 65 }, cli)).toThrow(/Expected integer <= --short_size \(64\) for --target_size but received 65/);
   });
 });
 

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { distinctSorted, sampleFrameIndices, selectExpression } from '../../src/video/sample.js';
+import { SEGLEN, distinctSorted, sampleFrameIndices, selectExpression } from '../../src/video/sample.js';
+import { INPUT_CHANNELS, SEGLEN as MODEL_SEGLEN } from '../../src/graph/stnet.js';
+import { LOAD_VIDEO_DEFAULTS } from '../../src/video/load-video.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden } from '../helpers/golden.js';
 
 const seq = (a: number, n: number): number[] => Array.from({ length: n }, (_, k) => a + k);
@@ -65,5 +67,15 @@ describe('distinctSorted / selectExpression', () => {
     expect(selectExpression([7])).toBe('eq(n\\,7)');
     expect(selectExpression(distinctSorted(sampleFrameIndices(30, 7, 5)))).toBe('between(n\\,0\\,28)');
     expect(() => selectExpression([])).toThrow(/no frames/);
+  });
+});
+
+describe('SEGLEN', () => {
+  it('the video stage\'s frames per segment is the one the model is built for (5 frames, 15 channels)', () => {
+    // The stage may not import the model, so the two constants are compared here.
+    expect(SEGLEN).toBe(5);
+    expect(MODEL_SEGLEN).toBe(SEGLEN);
+    expect(INPUT_CHANNELS).toBe(SEGLEN * 3);
+    expect(LOAD_VIDEO_DEFAULTS.seglen).toBe(SEGLEN);
   });
 });
