@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   E_VIDEO_NO_STREAM: { kind: 'input', meaning: 'The file has no video stream (for example an audio-only file).', action: 'Pass a file that contains video.' },
   E_VIDEO_NO_FRAMES: { kind: 'input', meaning: 'The video stream has no decodable frame.', action: 'The video is empty or damaged: re-encode or replace it.' },
   E_VIDEO_TIMEOUT: { kind: 'input', meaning: 'Decoding took longer than the timeout and was stopped.', action: 'Raise the timeout (decodeTimeoutMs / --decode_timeout) or check the file.' },
+  E_STREAM_TIMEOUT: { kind: 'input', meaning: 'A stream (stdin or a URL) sent no frame for longer than the read timeout and was stopped; the windows before it are kept.', action: 'Check the source; raise --read_timeout (readTimeoutMs) for slow or bursty streams.' },
+  E_STREAM_UNREACHABLE: { kind: 'input', meaning: 'ffmpeg could not open a stream URL (connection refused or timed out, unknown host, HTTP error).', action: 'Check the URL, the network and that the server is up.' },
   E_FFMPEG_MISSING: { kind: 'environment', meaning: 'No working ffmpeg/ffprobe was found.', action: 'Install ffmpeg (apt-get install ffmpeg), set STNET_FFMPEG / STNET_FFPROBE, or reinstall stnet-kinetics400 so its bundled ffmpeg is present.' },
   // --- runtime
   E_RUNTIME: { kind: 'internal', meaning: 'onnxruntime failed to create the session or to run the model.', action: 'See the cause in the message; check free memory and the thread count.' },

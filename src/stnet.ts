@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable } from './graph/session.js';
-import { OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
+import { OUTPUT_EMBEDDING, OUTPUT_LOGITS, OUTPUT_PROBS, buildStnetOnnx } from './graph/stnet.js';
 import { loadWeights } from './weights/index.js';
 import { resolveWeights, checkDownloadOptions, DOWNLOAD_OPTION_KEYS, type DownloadOptions } from './weights/resolve.js';
 import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, writeGraphCache } from './weights/cache.js';
@@ -20,6 +20,8 @@ import {
 } from './classify.js';
 import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
+import { runTimeline } from './timeline/runner.js';
+import type { TimelineOptions, WindowResult } from './timeline/types.js';
 
 export interface StNetLoadOptions extends DownloadOptions {
   /** Weights file, module folder or archive (default: STNET_WEIGHTS, then the cache, then a download; see resolveWeights). */
@@ -35,10 +37,11 @@ const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', ...
 /** Most onnxruntime intra-op threads a model may ask for (shared by the CLI's and the server's checks). */
 export const MAX_THREADS = 1024;
 
-/** Logits and probabilities of one forward pass, each B*400 values. */
+/** Logits and probabilities of one forward pass, each B*400 values, and the B*1024 embedding the fc layer reads. */
 export interface StNetOutputs {
   readonly probs: Float32Array;
   readonly logits: Float32Array;
+  readonly embedding: Float32Array;
 }
 
 /** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
@@ -148,7 +151,7 @@ export class StNet {
   private async run(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
     if (this.session.closed) throw closedError();
     const out = await this.session.runAll(data, dims);
-    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]! };
+    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]!, embedding: out[OUTPUT_EMBEDDING]! };
   }
 
   /**
@@ -162,12 +165,34 @@ export class StNet {
     if (this.session.closed) throw closedError();
     // loadVideo's tensors come from 8-bit pixels: the shape is checked, the finite-values scan is skipped.
     const predictor = {
-      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => {
-        checkInputTensor(data, dims, { values: false });
-        return (await this.run(data, dims)).probs;
-      },
+      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims)).probs,
+      predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims),
     };
     return classifyVideos(predictor, loadVideo, list, o);
+  }
+
+  /** A forward pass on a tensor built from 8-bit pixels: the shape is checked, the finite-values scan is skipped. */
+  private predictFrames(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+    checkInputTensor(data, dims, { values: false });
+    return this.run(data, dims);
+  }
+
+  /**
+   * The actions of a long video or a live stream, window by window (docs/timeline.md): an async iterable of
+   * window results, each yielded as soon as its last frame has been decoded and classified. Breaking out of the
+   * loop (or aborting `signal`) ends ffmpeg. `input` is a file path, `-` (stdin) or an http(s)/rtsp/rtmp/udp URL.
+   * Options are validated before any work (the first `next()` rejects with E_INVALID_OPTION).
+   */
+  timeline(input: string, opts: TimelineOptions = {}): AsyncIterable<WindowResult> {
+    if (this.session.closed) throw closedError();
+    return runTimeline({ predict: (data, dims) => this.predictFrames(data, dims) }, input, opts);
+  }
+
+  /** `timeline()` collected into an array (every window of the video, in order). */
+  async timelineAll(input: string, opts: TimelineOptions = {}): Promise<WindowResult[]> {
+    const out: WindowResult[] = [];
+    for await (const w of this.timeline(input, opts)) out.push(w);
+    return out;
   }
 
   /**
