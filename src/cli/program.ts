@@ -17,7 +17,8 @@ import { downloadWeights } from '../weights/download.js';
 import { loadWeights } from '../weights/index.js';
 import { resolveWeights, weightsUrls, type DownloadProgress, type ResolvedWeights, type ResolveWeightsOptions } from '../weights/resolve.js';
 import { formatter } from './format.js';
-import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
+import { EMBEDDING_FLAG, EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format, type RunValues } from './options.js';
+import { registerTimeline } from './timeline.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
 import { packageVersion } from '../version.js';
 
@@ -138,6 +139,7 @@ ${EXIT_CODE_HELP}${ENV_HELP}`,
     .addOption(new Option('--weights_url <url>', 'download the weights from this URL instead of the official ones (default: STNET_WEIGHTS_URL)'))
     .addOption(new Option('--use_gpu', "run on onnxruntime's CUDA provider (needs onnxruntime-node installed with CUDA)"))
     .addOption(new Option('--quiet', 'no progress or info on stderr (errors and warnings still)'))
+    .addOption(new Option(EMBEDDING_FLAG.flag, EMBEDDING_FLAG.description))
     .addHelpText(
       'after',
       `
@@ -154,6 +156,8 @@ Examples:
 ${EXIT_CODE_HELP}`,
     )
     .action(action((raw, ui, signal) => runCommand(raw, ui, io, signal)));
+
+  registerTimeline(program, { io, action, loadModel: loadCliModel, readList, exitCodeHelp: EXIT_CODE_HELP });
 
   // --- weights
   const weights = program.command('weights').description('download, locate or check the weights');
@@ -233,21 +237,7 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   validatePaths(paths, '--input_path');
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
-  // StNet.load resolves (and on first use downloads) the weights itself, so a download is parsed only once.
-  const hooks = downloadHooks(ui);
-  const model = await StNet.load({
-    ...(values.weights !== undefined ? { weights: values.weights } : {}),
-    ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
-    ...(values.threads !== undefined ? { threads: values.threads } : {}),
-    useGpu: values.useGpu,
-    signal,
-    onDownloadStart: hooks.onDownloadStart,
-    onDownloadProgress: hooks.onDownloadProgress,
-    // The CLI is started again and again with the same weights: always keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
-    graphCache: graphCacheEnabled(undefined, true),
-  });
-  ui.stop();
-  if (hooks.downloaded()) ui.log(`weights saved to ${model.weightsPath ?? ''}`);
+  const model = await loadCliModel(values, ui, signal);
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
@@ -271,6 +261,26 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   } finally {
     await model.close();
   }
+}
+
+/** The model of a CLI command (run, timeline, annotate): --weights / --weights_url / --threads / --use_gpu, download shown. */
+export async function loadCliModel(values: Pick<RunValues, 'weights' | 'weightsUrl' | 'threads' | 'useGpu'>, ui: Ui, signal: AbortSignal): Promise<StNet> {
+  // StNet.load resolves (and on first use downloads) the weights itself, so a download is parsed only once.
+  const hooks = downloadHooks(ui);
+  const model = await StNet.load({
+    ...(values.weights !== undefined ? { weights: values.weights } : {}),
+    ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
+    ...(values.threads !== undefined ? { threads: values.threads } : {}),
+    useGpu: values.useGpu,
+    signal,
+    onDownloadStart: hooks.onDownloadStart,
+    onDownloadProgress: hooks.onDownloadProgress,
+    // The CLI is started again and again with the same weights: always keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
+    graphCache: graphCacheEnabled(undefined, true),
+  });
+  ui.stop();
+  if (hooks.downloaded()) ui.log(`weights saved to ${model.weightsPath ?? ''}`);
+  return model;
 }
 
 /** The --input_file list: one path per line, blank lines and # comments skipped, relative to `cwd` (as hub does). */
