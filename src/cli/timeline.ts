@@ -66,6 +66,10 @@ export async function inputsOf(v: RunValues, ctx: CliCommandContext): Promise<st
     if (p === '') throw new StnetError('E_INVALID_OPTION', `Expected a non-empty --input_path but received "" (input ${i + 1})`);
   });
   if (inputs.filter((p) => p === '-').length > 1) throw new StnetError('E_INVALID_OPTION', 'Expected "-" (stdin) at most once among the inputs but received it more than once');
+  // Checked again when the stream opens; here it fails before the model loads.
+  if (inputs.includes('-') && process.stdin.isTTY === true) {
+    throw new StnetError('E_INVALID_OPTION', 'Expected a video piped into stdin for --input_path - but stdin is a terminal; pipe one in (cat video.ts | stnet timeline --input_path -) or pass a file or URL');
+  }
   return inputs;
 }
 
