@@ -19,6 +19,7 @@ import { resolveWeights, weightsUrls, type DownloadProgress, type ResolvedWeight
 import { formatter } from './format.js';
 import { EMBEDDING_FLAG, EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format, type RunValues } from './options.js';
 import { registerTimeline } from './timeline.js';
+import { registerAnnotate } from './annotate.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
 import { packageVersion } from '../version.js';
 
@@ -158,6 +159,7 @@ ${EXIT_CODE_HELP}`,
     .action(action((raw, ui, signal) => runCommand(raw, ui, io, signal)));
 
   registerTimeline(program, { io, action, loadModel: loadCliModel, readList, exitCodeHelp: EXIT_CODE_HELP });
+  registerAnnotate(program, { io, action, loadModel: loadCliModel, readList, exitCodeHelp: EXIT_CODE_HELP });
 
   // --- weights
   const weights = program.command('weights').description('download, locate or check the weights');
