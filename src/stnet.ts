@@ -16,11 +16,13 @@ import {
   type ClassifyOptions,
   type HubInput,
   type HubResult,
+  type VideoLoader,
   type VideoResult,
 } from './classify.js';
 import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
-import { runTimeline } from './timeline/runner.js';
+import { loadStreamClip, runTimeline } from './timeline/runner.js';
+import { isStreamInput } from './video/stream.js';
 import type { TimelineOptions, WindowResult } from './timeline/types.js';
 
 export interface StNetLoadOptions extends DownloadOptions {
@@ -168,7 +170,9 @@ export class StNet {
       predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims)).probs,
       predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims),
     };
-    return classifyVideos(predictor, loadVideo, list, o);
+    // stdin (`-`) and stream URLs: one answer for the whole stream at its end (docs/timeline.md).
+    const loader: VideoLoader = (path, lo) => (isStreamInput(path) ? loadStreamClip(path, lo) : loadVideo(path, lo));
+    return classifyVideos(predictor, loader, list, o);
   }
 
   /** A forward pass on a tensor built from 8-bit pixels: the shape is checked, the finite-values scan is skipped. */

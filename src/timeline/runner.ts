@@ -191,3 +191,35 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
     if (inflight !== undefined) await inflight.catch(() => undefined);
   }
 }
+
+/**
+ * A whole stream (stdin or a URL) as one clip, for `classify` / `stnet run`: the one window [0, N) once the stream
+ * has ended, sampled and preprocessed as loadVideo does a file. N is unknown until the end and any frame may be
+ * sampled, so the crops of every frame are kept (N * T * T * 3 bytes: one minute at 30 fps and T = 256 is 354 MB);
+ * use the timeline for long or endless streams.
+ */
+export async function loadStreamClip(
+  input: string,
+  opts: { segNum: number; seglen: number; shortSize: number; targetSize: number; timeoutMs?: number; signal?: AbortSignal },
+): Promise<{ data: Float32Array; dims: [1, number, number, number, number] }> {
+  if (opts.seglen !== SEGLEN) throw invalidOption('seglen', `${SEGLEN}`, opts.seglen);
+  const stream = await openVideoStream(input, { readTimeoutMs: opts.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS, signal: opts.signal });
+  try {
+    const frames = stream.frames();
+    let next = await frames.next();
+    const info = await stream.info;
+    const T = opts.targetSize;
+    const crop = cropPipeline(info.width, info.height, opts.shortSize, T);
+    const crops: Uint8Array[] = [];
+    while (next.done !== true) {
+      crops.push(crop(next.value).data.slice());
+      next = await frames.next();
+    }
+    if (crops.length === 0) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${input} decodes`, { path: input });
+    const data = new Float32Array(opts.segNum * SEGLEN * 3 * T * T); // [segNum, seglen*3, T, T]
+    new WindowTensorBuilder(opts.segNum, T).build({ start: 0, end: crops.length }, (i) => crops[i]!, data);
+    return { data, dims: clipDims(opts.segNum, SEGLEN, T) };
+  } finally {
+    await stream.close();
+  }
+}

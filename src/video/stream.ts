@@ -48,6 +48,11 @@ export interface VideoStream {
 const URL_RE = /^(https?|rtsp|rtsps|rtmp|rtmps|udp|tcp|srt):\/\//i;
 const STDERR_TAIL = 256 * 1024;
 
+/** Whether `input` is stdin (`-`) or a stream URL rather than a file path. */
+export function isStreamInput(input: string): boolean {
+  return input === '-' || URL_RE.test(input);
+}
+
 /** Classifies an input string: `-` is stdin, a URL of a network protocol goes to ffmpeg as is, else a file path. */
 export function streamSource(input: string, cwd = process.cwd()): StreamSource {
   if (typeof input !== 'string' || input === '') throw invalidOption('input', 'a file path, "-" or a stream URL', input);

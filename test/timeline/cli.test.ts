@@ -197,6 +197,16 @@ describe.skipIf(!HAS_GOLDEN)(`stnet timeline with the golden weights${HAS_GOLDEN
     expect(processesWith(v)).toEqual([]);
   });
 
+  it('stnet run --input_path - (MPEG-TS on stdin): one answer for the whole stream, the same as for the file', async () => {
+    const piped = await runWithStdin(['run', '--input_path', '-', '--weights', weights, ...SMALL], ts, { env });
+    const file = await runCli(['run', '--input_path', VIDEO, '--weights', weights, ...SMALL], { env });
+    expect([piped.code, file.code]).toEqual([0, 0]);
+    const [p] = JSON.parse(piped.stdout) as { path: string; predictions: unknown[] }[];
+    const [f] = JSON.parse(file.stdout) as { path: string; predictions: unknown[] }[];
+    expect(p!.path).toBe('-');
+    expect(p!.predictions).toEqual(f!.predictions);
+  });
+
   it('stnet run --embedding adds the 1024 values to the JSON result', async () => {
     const r = await runCli(['run', '--input_path', VIDEO, '--embedding', '--weights', weights, ...SMALL], { env });
     expect(r.code).toBe(0);

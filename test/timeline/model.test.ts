@@ -7,7 +7,10 @@ import { StNet } from '../../src/stnet.js';
 import { loadWeights } from '../../src/weights/index.js';
 import type { StnetWeights } from '../../src/weights/types.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
-import { mediaChildren } from '../video/helpers.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { ffmpegMake, mediaChildren, tempDir } from '../video/helpers.js';
 
 const VIDEO = golden('golden_testsrc2_160x120.mp4');
 const SMALL = { segNum: 7, shortSize: 112, targetSize: 112 } as const;
@@ -66,6 +69,24 @@ describe.skipIf(!HAS_GOLDEN)(`embedding and model.timeline${HAS_GOLDEN ? '' : ` 
     if (!whole!.ok) throw new Error('classify failed');
     expect(windows[0]!.predictions).toEqual(whole!.predictions);
     expect(windows[0]!.embedding).toEqual(whole!.embedding);
+  });
+
+  it('classify() of a stream URL gives the answer of the file (one window over the whole stream)', async () => {
+    const tsPath = join(tempDir('classify-stream'), 'v.ts');
+    await ffmpegMake(['-i', VIDEO, '-c', 'copy', '-f', 'mpegts', tsPath]);
+    const ts = readFileSync(tsPath);
+    const server = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'video/mp2t' }).end(ts));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v.ts`;
+      const [fromUrl, fromFile] = await model.classify([url, VIDEO], { ...SMALL, embedding: true });
+      expect(fromUrl).toMatchObject({ path: url, ok: true });
+      if (!fromUrl!.ok || !fromFile!.ok) throw new Error('classify failed');
+      expect(fromUrl!.predictions).toEqual(fromFile!.predictions);
+      expect(fromUrl!.embedding).toEqual(fromFile!.embedding);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('model.timeline yields windows as they complete and a break ends ffmpeg', async () => {
