@@ -23,6 +23,14 @@ const WINDOWS = [
 ];
 
 describe('timeline formats', () => {
+  it('the package entry exports the timeline API', async () => {
+    const api = await import('../../src/index.js');
+    expect(typeof api.StNet.prototype.timeline).toBe('function');
+    expect(typeof api.StNet.prototype.timelineAll).toBe('function');
+    expect(api.windowRanges(26, { length: 20, stride: 5 }).map((w) => [w.start, w.end])).toEqual([[0, 20], [5, 25], [6, 26]]);
+    expect(api.TIMELINE_FORMATS).toEqual(['text', 'json', 'jsonl', 'csv', 'vtt']);
+  });
+
   it('labelRuns merges consecutive windows with the same top-1', () => {
     expect(labelRuns(WINDOWS)).toEqual([
       { label: 'playing_guitar', startSec: 0, endSec: 15, windows: 2 },
