@@ -153,7 +153,12 @@ export class StNet {
   private async run(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
     if (this.session.closed) throw closedError();
     const out = await this.session.runAll(data, dims);
-    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]!, embedding: out[OUTPUT_EMBEDDING]! };
+    const embedding = out[OUTPUT_EMBEDDING];
+    if (embedding === undefined) {
+      // Only a graph built by an older stnet lacks it (the graph cache key follows the builder's code).
+      throw new StnetError('E_RUNTIME', `The ONNX graph has no "${OUTPUT_EMBEDDING}" output: it was built by an older stnet; remove $STNET_HOME/graphs (or set STNET_GRAPH_CACHE=0) and load the model again`);
+    }
+    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]!, embedding };
   }
 
   /**
