@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { filterValue, overlayFilter } from '../../src/timeline/annotate.js';
+import { filterValue, overlayFilter, renderAnnotated } from '../../src/timeline/annotate.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, goldenXz } from '../helpers/golden.js';
 import { cleanEnv, ensureBuilt, runCli } from '../cli/run-cli.js';
 import { SYSTEM_FFMPEG, ffmpegMake } from '../video/helpers.js';
@@ -66,6 +66,22 @@ describe('overlay filter script', () => {
     expect(lines[3]).toMatch(/enable='gte\(t\\,5\)'$/);
     const width = (l: string): number => Number(/:w=(\d+):/.exec(l)![1]);
     expect(width(lines[3]!)).toBe(2 * width(lines[1]!));
+  });
+});
+
+describe('renderAnnotated', () => {
+  it('encodes audio that MP4 cannot hold as it is (PCM from an AVI) to AAC instead of dropping it', async () => {
+    const input = join(tmp, 'pcm.avi');
+    await ffmpegMake(['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=10:duration=2', '-f', 'lavfi', '-i', 'sine=duration=2', '-c:v', 'mpeg4', '-c:a', 'pcm_s16le', '-shortest', input]);
+    const out = join(tmp, 'pcm.mp4');
+    const windows = [0, 1].map((k) => ({ path: input, window: k, startFrame: k * 10, endFrame: k * 10 + 10, startSec: k, endSec: k + 1, predictions: [{ label: 'abseiling', index: 0, prob: 0.5 }] }));
+    let frames = 0;
+    await renderAnnotated(input, out, { windows, width: 320, height: 240, onProgress: (n) => (frames = n) });
+    const p = probe(out);
+    expect(p.streams.map((s) => [s.codec_type, s.codec_name])).toEqual([['video', 'h264'], ['audio', 'aac']]);
+    expect(p.streams[0]!.nb_read_packets).toBe('20');
+    expect(frames).toBe(20);
+    await expect(renderAnnotated(input, out, { windows, width: 320, height: 240 })).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/already exists; pass --overwrite/) });
   });
 });
 
