@@ -5,7 +5,7 @@
 // `{ ok: false }` result; only problems that would fail every video (ffmpeg missing, the model
 // closed, onnxruntime failing, cancellation) reject the whole call.
 import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
-import { NUM_CLASSES, SEGLEN } from './graph/stnet.js';
+import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from './graph/stnet.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
 import { LOAD_VIDEO_DEFAULTS, type LoadVideoOptions } from './video/load-video.js';
 
@@ -49,7 +49,14 @@ export interface VideoTiming {
 }
 
 export type VideoResult =
-  | { readonly path: string; readonly ok: true; readonly predictions: readonly Prediction[]; readonly timing: VideoTiming }
+  | {
+      readonly path: string;
+      readonly ok: true;
+      readonly predictions: readonly Prediction[];
+      readonly timing: VideoTiming;
+      /** The 1024 values the fc layer reads (with `embedding: true`): max-pooled temporal Xception output. */
+      readonly embedding?: readonly number[];
+    }
   | { readonly path: string; readonly ok: false; readonly error: { readonly code: StnetErrorCode; readonly message: string } };
 
 export interface ClassifyProgress {
@@ -72,6 +79,8 @@ export interface ClassifyOptions {
   targetSize?: number;
   /** Per-video decode timeout in ms (default: the video loader's). */
   decodeTimeoutMs?: number;
+  /** Also return each video's 1024-value embedding (the fc layer's input), for search and clustering. Default false. */
+  embedding?: boolean;
   /** Called after each video, in input order. */
   onProgress?: (p: ClassifyProgress) => void;
   /** Aborting stops decoding (kills ffmpeg) and rejects with E_CANCELLED. */
@@ -90,6 +99,8 @@ export interface HubInput {
 export interface Predictor {
   /** data: [B, segNum, 15, H, W] float32 -> B*400 softmax probabilities. */
   predict(data: Float32Array, dims: readonly number[]): Promise<Float32Array>;
+  /** Probabilities and the B*1024 embeddings in one pass (needed for `embedding: true`). */
+  predictWithEmbedding?(data: Float32Array, dims: readonly number[]): Promise<{ readonly probs: Float32Array; readonly embedding: Float32Array }>;
 }
 
 export interface LoadedVideo {
@@ -103,7 +114,7 @@ export type VideoLoader = (path: string, opts: LoadVideoOptions) => Promise<Load
 
 // --- validation
 
-const OPTION_KEYS: readonly (keyof ClassifyOptions)[] = ['topK', 'segNum', 'shortSize', 'targetSize', 'decodeTimeoutMs', 'onProgress', 'signal'];
+const OPTION_KEYS: readonly (keyof ClassifyOptions)[] = ['topK', 'segNum', 'shortSize', 'targetSize', 'decodeTimeoutMs', 'embedding', 'onProgress', 'signal'];
 
 /** Maps an option's TS name to the name a user typed (the CLI passes `--top_k` etc.). */
 export type OptionNamer = (key: keyof ClassifyOptions) => string;
@@ -114,6 +125,7 @@ export interface ResolvedClassifyOptions {
   readonly shortSize: number;
   readonly targetSize: number;
   readonly decodeTimeoutMs: number | undefined;
+  readonly embedding: boolean;
   readonly onProgress: ((p: ClassifyProgress) => void) | undefined;
   readonly signal: AbortSignal | undefined;
 }
@@ -137,9 +149,10 @@ export function validateClassifyOptions(opts: ClassifyOptions = {}, name: Option
     // The reference's centre crop asserts the resized frame is at least the crop size.
     throw invalidOption(name('targetSize'), `integer <= ${name('shortSize')} (${shortSize})`, targetSize);
   }
+  if (opts.embedding !== undefined && typeof opts.embedding !== 'boolean') throw invalidOption(name('embedding'), 'boolean', opts.embedding);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw invalidOption(name('onProgress'), 'function', opts.onProgress);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', opts.signal);
-  return { topK, segNum, shortSize, targetSize, decodeTimeoutMs, onProgress: opts.onProgress, signal: opts.signal };
+  return { topK, segNum, shortSize, targetSize, decodeTimeoutMs, embedding: opts.embedding === true, onProgress: opts.onProgress, signal: opts.signal };
 }
 
 export function validatePaths(paths: unknown, name = 'paths'): readonly string[] {
@@ -222,8 +235,14 @@ export async function classifyVideos(
         const batchDims = dims.length === 4 ? [1, ...dims] : [...dims]; // [1, segNum, 15, H, W]
         const t0 = performance.now();
         let probs: Float32Array;
+        let embedding: Float32Array | undefined;
         try {
-          probs = await predictor.predict(data, batchDims);
+          if (opts.embedding) {
+            if (predictor.predictWithEmbedding === undefined) throw new StnetError('E_INVALID_OPTION', 'embedding: true needs a predictor with predictWithEmbedding (StNet has one)');
+            ({ probs, embedding } = await predictor.predictWithEmbedding(data, batchDims));
+          } else {
+            probs = await predictor.predict(data, batchDims);
+          }
         } catch (err) {
           throwIfCancelled(opts.signal);
           throw err;
@@ -234,6 +253,7 @@ export async function classifyVideos(
           ok: true,
           predictions: topK(probs.subarray(0, NUM_CLASSES), opts.topK),
           timing: { decodeMs: round1(decoded.decodeMs), inferMs: round1(inferMs) },
+          ...(embedding !== undefined ? { embedding: Array.from(embedding.subarray(0, EMBEDDING_SIZE)) } : {}),
         };
       }
       results.push(result);

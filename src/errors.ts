@@ -33,7 +33,10 @@ export const ERROR_CODES = {
   E_VIDEO_NO_STREAM: { kind: 'input', meaning: 'The file has no video stream (for example an audio-only file).', action: 'Pass a file that contains video.' },
   E_VIDEO_NO_FRAMES: { kind: 'input', meaning: 'The video stream has no decodable frame.', action: 'The video is empty or damaged: re-encode or replace it.' },
   E_VIDEO_TIMEOUT: { kind: 'input', meaning: 'Decoding took longer than the timeout and was stopped.', action: 'Raise the timeout (decodeTimeoutMs / --decode_timeout) or check the file.' },
+  E_STREAM_TIMEOUT: { kind: 'input', meaning: 'A stream (stdin or a URL) sent no frame for longer than the read timeout and was stopped; the windows before it are kept.', action: 'Check the source; raise --read_timeout (readTimeoutMs) for slow or bursty streams.' },
+  E_STREAM_UNREACHABLE: { kind: 'input', meaning: 'ffmpeg could not open a stream URL (connection refused or timed out, unknown host, HTTP error).', action: 'Check the URL, the network and that the server is up.' },
   E_FFMPEG_MISSING: { kind: 'environment', meaning: 'No working ffmpeg/ffprobe was found.', action: 'Install ffmpeg (apt-get install ffmpeg), set STNET_FFMPEG / STNET_FFPROBE, or reinstall stnet-kinetics400 so its bundled ffmpeg is present.' },
+  E_FONT_MISSING: { kind: 'environment', meaning: 'No font was found to draw the labels of an annotated video.', action: 'Install one (apt-get install fonts-dejavu-core) or set STNET_FONT to a .ttf file.' },
   // --- runtime
   E_RUNTIME: { kind: 'internal', meaning: 'onnxruntime failed to create the session or to run the model.', action: 'See the cause in the message; check free memory and the thread count.' },
   E_GPU_UNAVAILABLE: { kind: 'environment', meaning: 'GPU inference was asked for, but onnxruntime has no CUDA provider here.', action: 'Install onnxruntime-node with CUDA (npm install onnxruntime-node --onnxruntime-node-install=cuda12 on a machine with CUDA 12), or drop --use_gpu.' },

@@ -18,6 +18,13 @@ export type {
   VideoTiming,
 } from './classify.js';
 
+// Timelines of long videos and streams (model.timeline): the window rule and the output formats.
+export { windowRanges, WINDOW_DEFAULTS } from './timeline/windows.js';
+export type { WindowRange, WindowSpec, WindowOptions } from './timeline/windows.js';
+export type { WindowResult, TimelineOptions, TimelineStreamInfo } from './timeline/types.js';
+export { timelineFormatter, labelRuns, TIMELINE_FORMATS } from './timeline/format.js';
+export type { TimelineFormat, LabelRun } from './timeline/format.js';
+
 // Video file -> normalized super-image tensor, exactly as the reference's reader builds it.
 export { loadVideo, LOAD_VIDEO_DEFAULTS, resolveLoadVideoOptions } from './video/load-video.js';
 export type { Clip, LoadVideoOptions, VideoInfo } from './video/load-video.js';

@@ -1,9 +1,9 @@
 // The model object: weights -> ONNX graph -> onnxruntime session, then tensors in, probabilities out.
 import { availableParallelism } from 'node:os';
-import { checkInteger, checkKnownKeys, invalidOption } from './errors.js';
+import { StnetError, checkInteger, checkKnownKeys, invalidOption } from './errors.js';
 import { checkInputTensor } from './graph/input.js';
 import { ModelSession, assertGpuAvailable, closedError } from './graph/session.js';
-import { OUTPUT_LOGITS, OUTPUT_PROBS } from './graph/stnet.js';
+import { OUTPUT_EMBEDDING, OUTPUT_LOGITS, OUTPUT_PROBS } from './graph/stnet.js';
 import {
   MODEL_SOURCE_KEYS,
   checkModelSourceOptions,
@@ -24,10 +24,14 @@ import {
   type ClassifyOptions,
   type HubInput,
   type HubResult,
+  type VideoLoader,
   type VideoResult,
 } from './classify.js';
 import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
+import { loadStreamClip, runTimeline } from './timeline/runner.js';
+import { isStreamInput } from './video/stream.js';
+import type { TimelineOptions, WindowResult } from './timeline/types.js';
 
 export interface StNetLoadOptions extends ModelSourceOptions {
   /** onnxruntime intra-op threads (default: all cores, os.availableParallelism()). */
@@ -43,10 +47,11 @@ const LOAD_OPTION_KEYS: readonly string[] = ['weights', ...SESSION_OPTION_KEYS, 
 /** Most onnxruntime intra-op threads a model may ask for (shared by the CLI's and the server's checks). */
 export const MAX_THREADS = 1024;
 
-/** Logits and probabilities of one forward pass, each B*400 values. */
+/** Logits and probabilities of one forward pass, each B*400 values, and the B*1024 embedding the fc layer reads. */
 export interface StNetOutputs {
   readonly probs: Float32Array;
   readonly logits: Float32Array;
+  readonly embedding: Float32Array;
 }
 
 interface SessionChoice {
@@ -128,7 +133,12 @@ export class StNet {
   private async run(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
     if (this.session.closed) throw closedError();
     const out = await this.session.runAll(data, dims);
-    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]! };
+    const embedding = out[OUTPUT_EMBEDDING];
+    if (embedding === undefined) {
+      // Only a graph from before GRAPH_BUILDER_VERSION 2 lacks it (a cached one is not reused: the key has the version).
+      throw new StnetError('E_RUNTIME', `The ONNX graph has no "${OUTPUT_EMBEDDING}" output: it was built by an older stnet; remove $STNET_HOME/graphs (or set STNET_GRAPH_CACHE=0) and load the model again`);
+    }
+    return { probs: out[OUTPUT_PROBS]!, logits: out[OUTPUT_LOGITS]!, embedding };
   }
 
   /**
@@ -142,12 +152,36 @@ export class StNet {
     if (this.session.closed) throw closedError();
     // loadVideo's tensors come from 8-bit pixels: the shape is checked, the finite-values scan is skipped.
     const predictor = {
-      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => {
-        checkInputTensor(data, dims, { values: false });
-        return (await this.run(data, dims)).probs;
-      },
+      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims)).probs,
+      predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims),
     };
-    return classifyVideos(predictor, loadVideo, list, o);
+    // stdin (`-`) and stream URLs: one answer for the whole stream at its end (docs/timeline.md).
+    const loader: VideoLoader = (path, lo) => (isStreamInput(path) ? loadStreamClip(path, lo) : loadVideo(path, lo));
+    return classifyVideos(predictor, loader, list, o);
+  }
+
+  /** A forward pass on a tensor built from 8-bit pixels: the shape is checked, the finite-values scan is skipped. */
+  private predictFrames(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+    checkInputTensor(data, dims, { values: false });
+    return this.run(data, dims);
+  }
+
+  /**
+   * The actions of a long video or a live stream, window by window (docs/timeline.md): an async iterable of
+   * window results, each yielded as soon as its last frame has been decoded and classified. Breaking out of the
+   * loop (or aborting `signal`) ends ffmpeg. `input` is a file path, `-` (stdin) or an http(s)/rtsp/rtmp/udp URL.
+   * Options are validated before any work (the first `next()` rejects with E_INVALID_OPTION).
+   */
+  timeline(input: string, opts: TimelineOptions = {}): AsyncIterable<WindowResult> {
+    if (this.session.closed) throw closedError();
+    return runTimeline({ predict: (data, dims) => this.predictFrames(data, dims) }, input, opts);
+  }
+
+  /** `timeline()` collected into an array (every window of the video, in order). */
+  async timelineAll(input: string, opts: TimelineOptions = {}): Promise<WindowResult[]> {
+    const out: WindowResult[] = [];
+    for await (const w of this.timeline(input, opts)) out.push(w);
+    return out;
   }
 
   /**

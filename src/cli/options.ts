@@ -21,8 +21,8 @@ export const EXIT_CODES = [
 
 type IntKey = 'topK' | 'segNum' | 'shortSize' | 'targetSize' | 'decodeTimeoutMs' | 'threads';
 
-interface IntSpec {
-  readonly key: IntKey;
+interface IntSpec<K extends string = IntKey> {
+  readonly key: K;
   readonly flag: string;
   readonly arg: string;
   readonly description: string;
@@ -56,7 +56,7 @@ export function attrOf(flag: string): string {
 }
 
 /** Strict integer parse: "5" ok; "5.0", "5x", "" are errors naming the flag and its range. */
-export function parseIntFlag(spec: IntSpec, raw: string): number {
+export function parseIntFlag(spec: IntSpec<string>, raw: string): number {
   const [min, max] = spec.limits;
   const range = `integer between ${min} and ${max}`;
   if (!/^[+-]?\d+$/.test(raw.trim())) throw invalidOption(spec.flag, range, raw);
@@ -71,6 +71,8 @@ export interface RunValues {
   readonly weightsUrl: string | undefined;
   readonly useGpu: boolean;
   readonly quiet: boolean;
+  /** --embedding: add each result's 1024-value embedding. */
+  readonly embedding: boolean;
   readonly topK: number | undefined;
   readonly segNum: number | undefined;
   readonly shortSize: number | undefined;
@@ -125,6 +127,7 @@ export function toRunValues(raw: Record<string, unknown>): RunValues {
     weightsUrl: source.weightsUrl,
     useGpu: raw.use_gpu === true,
     quiet: raw.quiet === true,
+    embedding: raw.embedding === true,
     topK: ints.topK,
     segNum: ints.segNum,
     shortSize: ints.shortSize,
@@ -142,7 +145,68 @@ export function toClassifyOptions(v: RunValues): ClassifyOptions {
   if (v.shortSize !== undefined) out.shortSize = v.shortSize;
   if (v.targetSize !== undefined) out.targetSize = v.targetSize;
   if (v.decodeTimeoutMs !== undefined) out.decodeTimeoutMs = v.decodeTimeoutMs;
+  if (v.embedding) out.embedding = true;
   return out;
+}
+
+// ---------------------------------------------------------------- stnet timeline / annotate
+
+/** `--embedding` (run and timeline). */
+export const EMBEDDING_FLAG = { flag: '--embedding', description: 'add the 1024-value embedding (the fc layer\'s input) to each result, for search and clustering' } as const;
+
+/** Window flags of `stnet timeline` in seconds (decimals allowed). */
+export const TIMELINE_SECONDS_OPTIONS = [
+  { key: 'windowSec', flag: '--window', arg: '<s>', description: 'window length in seconds (default 10)' },
+  { key: 'strideSec', flag: '--stride', arg: '<s>', description: 'stride between window starts in seconds (default 5)' },
+] as const;
+
+/** Integer flags of `stnet timeline` (frames, ms). */
+export const TIMELINE_INT_OPTIONS: readonly IntSpec<'windowFrames' | 'strideFrames' | 'readTimeoutMs'>[] = [
+  { key: 'windowFrames', flag: '--window_frames', arg: '<n>', description: 'window length in frames (instead of --window)', limits: [1, 2 ** 31 - 1] },
+  { key: 'strideFrames', flag: '--stride_frames', arg: '<n>', description: 'stride in frames (default half the window)', limits: [1, 2 ** 31 - 1] },
+  { key: 'readTimeoutMs', flag: '--read_timeout', arg: '<ms>', description: 'stop a stream (or file) that gives no frame for this long, and when connecting to a URL (default 30000)', limits: [1, 24 * 3600 * 1000] },
+];
+
+const TIMELINE_FLAG_OF: Record<string, string> = {
+  ...Object.fromEntries([...TIMELINE_SECONDS_OPTIONS, ...TIMELINE_INT_OPTIONS].map((o) => [o.key, o.flag])),
+  embedding: EMBEDDING_FLAG.flag,
+};
+
+/** camelCase timeline option -> the flag a CLI user typed. */
+export function timelineFlagOf(key: string): string {
+  return TIMELINE_FLAG_OF[key] ?? flagOf(key as keyof ClassifyOptions);
+}
+
+export interface TimelineValues {
+  /** The flags shared with run (its --format is not: the timeline has its own formats). */
+  readonly run: RunValues;
+  readonly format: string | undefined;
+  readonly windowSec: number | undefined;
+  readonly strideSec: number | undefined;
+  readonly windowFrames: number | undefined;
+  readonly strideFrames: number | undefined;
+  readonly readTimeoutMs: number | undefined;
+}
+
+/** commander's raw `stnet timeline` options -> typed values (the timeline checks the combinations). */
+export function toTimelineValues(raw: Record<string, unknown>): TimelineValues {
+  const { format, ...rest } = raw;
+  const run = toRunValues(rest);
+  const secs: Partial<Record<'windowSec' | 'strideSec', number>> = {};
+  for (const spec of TIMELINE_SECONDS_OPTIONS) {
+    const v = raw[attrOf(spec.flag)];
+    if (v === undefined) continue;
+    const s = String(v).trim();
+    const n = Number(s);
+    if (s === '' || !/^[+]?(\d+\.?\d*|\.\d+)$/.test(s) || !(n > 0)) throw invalidOption(spec.flag, 'positive number of seconds', String(v));
+    secs[spec.key] = n;
+  }
+  const ints: Partial<Record<'windowFrames' | 'strideFrames' | 'readTimeoutMs', number>> = {};
+  for (const spec of TIMELINE_INT_OPTIONS) {
+    const v = raw[attrOf(spec.flag)];
+    if (v !== undefined) ints[spec.key] = parseIntFlag(spec, String(v));
+  }
+  return { run, format: format === undefined ? undefined : String(format), windowSec: secs.windowSec, strideSec: secs.strideSec, windowFrames: ints.windowFrames, strideFrames: ints.strideFrames, readTimeoutMs: ints.readTimeoutMs };
 }
 
 /** `stnet serve` integer flags -> ServeOptions keys (the server checks the ranges). */

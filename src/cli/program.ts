@@ -1,5 +1,5 @@
 // The stnet command line: the commander program and its exit codes. Each command group lives in its own file
-// (run.ts, weights.ts, export-onnx.ts, serve.ts, cache.ts) and registers itself here with one line. Every command
+// (run.ts, timeline.ts, annotate.ts, weights.ts, export-onnx.ts, serve.ts, cache.ts) and registers itself here with one line. Every command
 // returns its exit code; nothing calls process.exit(), so output is always flushed and ffmpeg/onnxruntime shut down.
 import { Command, CommanderError } from 'commander';
 import { ENV_VARS } from '../env.js';
@@ -8,8 +8,10 @@ import { EXIT_CODE_HELP, EXIT_OK, EXIT_USAGE, commandContext, reportError, type 
 import { registerCache } from './cache.js';
 import { StnetCommand } from './errors.js';
 import { registerExportOnnx } from './export-onnx.js';
-import { registerRun } from './run.js';
+import { registerAnnotate } from './annotate.js';
+import { loadCliModel, readList, registerRun } from './run.js';
 import { registerServe } from './serve.js';
+import { registerTimeline } from './timeline.js';
 import { registerWeights } from './weights.js';
 
 export type { CliIo };
@@ -67,6 +69,9 @@ Cache: $STNET_HOME (default ~/.cache/stnet) holds downloaded weights and built g
 
   const ctx = commandContext(io, setExit);
   registerRun(program, ctx);
+  const modelCtx = { ...ctx, loadModel: loadCliModel, readList, exitCodeHelp: EXIT_CODE_HELP };
+  registerTimeline(program, modelCtx);
+  registerAnnotate(program, modelCtx);
   registerWeights(program, ctx);
   registerExportOnnx(program, ctx);
   registerServe(program, ctx);

@@ -4,10 +4,10 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
 import { StnetError } from '../errors.js';
-import { loadStnetModels } from '../stnet.js';
+import { loadStnetModels, type StNet } from '../stnet.js';
 import { EXIT_CODE_HELP, EXIT_OK, EXIT_SOME_FAILED, downloadHooks, type CliIo, type CommandContext } from './action.js';
 import { formatter } from './format.js';
-import { FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, type Format } from './options.js';
+import { EMBEDDING_FLAG, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, type Format, type RunValues } from './options.js';
 import { colorEnabled, type Ui } from './progress.js';
 
 export function registerRun(program: Command, ctx: CommandContext): void {
@@ -28,6 +28,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--weights_url <url>', 'download the weights from this URL instead of the official ones (default: STNET_WEIGHTS_URL)'))
     .addOption(new Option('--use_gpu', "run on onnxruntime's CUDA provider (needs onnxruntime-node installed with CUDA)"))
     .addOption(new Option('--quiet', 'no progress or info on stderr (errors and warnings still)'))
+    .addOption(new Option(EMBEDDING_FLAG.flag, EMBEDDING_FLAG.description))
     .addHelpText(
       'after',
       `
@@ -58,28 +59,7 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   validatePaths(paths, '--input_path');
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
-  // StNet.load resolves (and on first use downloads) the weights itself, so a download is parsed only once.
-  const hooks = downloadHooks(ui);
-  // The CLI is started again and again with the same weights: it keeps the built graph for explicit weights too
-  // (the cache key covers the file's identity; STNET_GRAPH_CACHE=0 turns it off).
-  const model = (
-    await loadStnetModels(
-    {
-      ...(values.weights !== undefined ? { weights: values.weights } : {}),
-      ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
-      ...(values.threads !== undefined ? { threads: values.threads } : {}),
-      useGpu: values.useGpu,
-      signal,
-      onDownloadStart: hooks.onDownloadStart,
-      onDownloadProgress: hooks.onDownloadProgress,
-    },
-      1,
-      {},
-      true,
-    )
-  )[0]!;
-  ui.stop();
-  if (hooks.downloaded()) ui.log(`weights saved to ${model.weightsPath ?? ''}`);
+  const model = await loadCliModel(values, ui, signal);
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
@@ -103,6 +83,31 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   } finally {
     await model.close();
   }
+}
+
+/** The model of a CLI command (run, timeline, annotate): --weights / --weights_url / --threads / --use_gpu, a download shown. */
+export async function loadCliModel(values: Pick<RunValues, 'weights' | 'weightsUrl' | 'threads' | 'useGpu'>, ui: Ui, signal: AbortSignal): Promise<StNet> {
+  // StNet.load's path resolves (and on first use downloads) the weights itself, so a download is parsed only once.
+  const hooks = downloadHooks(ui);
+  // The CLI is started again and again with the same weights: it keeps the built graph for explicit weights too
+  // (the cache key covers the file's identity; STNET_GRAPH_CACHE=0 turns it off).
+  const [model] = await loadStnetModels(
+    {
+      ...(values.weights !== undefined ? { weights: values.weights } : {}),
+      ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
+      ...(values.threads !== undefined ? { threads: values.threads } : {}),
+      useGpu: values.useGpu,
+      signal,
+      onDownloadStart: hooks.onDownloadStart,
+      onDownloadProgress: hooks.onDownloadProgress,
+    },
+    1,
+    {},
+    true,
+  );
+  ui.stop();
+  if (hooks.downloaded()) ui.log(`weights saved to ${model!.weightsPath ?? ''}`);
+  return model!;
 }
 
 /** The --input_file list: one path per line, blank lines and # comments skipped, relative to `cwd` (as hub does). */

@@ -26,7 +26,7 @@ import { packageVersion } from '../version.js';
  * weights reader decodes differently. test/graph/builder-version.test.ts pins a hash of the graph built from fixed
  * weights for each version: a change to the output without a bump fails there.
  */
-export const GRAPH_BUILDER_VERSION = 1;
+export const GRAPH_BUILDER_VERSION = 2;
 
 export const BN_EPSILON = 1e-5;
 export const NUM_CLASSES = 400;
@@ -37,6 +37,9 @@ export const INPUT_CHANNELS = SEGLEN * 3;
 export const INPUT_NAME = 'image';
 export const OUTPUT_PROBS = 'probs';
 export const OUTPUT_LOGITS = 'logits';
+/** The 1024 values the fc layer reads: the temporal Xception block's output, max-pooled over time. */
+export const OUTPUT_EMBEDDING = 'embedding';
+export const EMBEDDING_SIZE = 1024;
 /** Symbolic dims of the input [B, segNum, 15, H, W]; free at run time. */
 export const INPUT_DIMS: readonly Dim[] = ['batch', 'seg_num', INPUT_CHANNELS, 'height', 'width'];
 
@@ -247,7 +250,7 @@ class StnetGraph {
     const xout = g.op('Relu', [g.op('Add', [dw, att12], {}, 'xception_add')], {}, 'xception_out'); // [B, 1024, T, 1]
 
     const maxT = g.op('GlobalMaxPool', [xout], {}, 'pool_time'); // [B, 1024, 1, 1]
-    const flat = g.op('Flatten', [maxT], { axis: { i: 1 } }, 'feature'); // [B, 1024]
+    const flat = g.op('Flatten', [maxT], { axis: { i: 1 } }, OUTPUT_EMBEDDING); // [B, 1024]
     const fcW = g.float('fc_0.w_0', [1024, NUM_CLASSES], this.param('fc_0.w_0', [1024, NUM_CLASSES]).data); // [in, out]
     const fcB = g.float('fc_0.b_0', [NUM_CLASSES], this.param('fc_0.b_0', [NUM_CLASSES]).data);
     const logits = g.op('Gemm', [flat, fcW, fcB], {}, OUTPUT_LOGITS); // [B, 400]
@@ -259,9 +262,11 @@ class StnetGraph {
       outputs: [
         { name: probs, dims: ['batch', NUM_CLASSES] },
         { name: logits, dims: ['batch', NUM_CLASSES] },
+        // A graph output can also feed another node (the fc): onnxruntime returns it without a copy of the graph.
+        { name: flat, dims: ['batch', EMBEDDING_SIZE] },
       ],
       producerVersion: opts.producerVersion ?? packageVersion(),
-      docString: `StNet ResNet-50 Kinetics-400 (PaddleVideo STNET), opset ${OPSET}. Input ${INPUT_NAME} [B, seg_num, 15, H, W] float32, normalized super-images; outputs ${OUTPUT_PROBS} (softmax) and ${OUTPUT_LOGITS}, [B, 400].`,
+      docString: `StNet ResNet-50 Kinetics-400 (PaddleVideo STNET), opset ${OPSET}. Input ${INPUT_NAME} [B, seg_num, 15, H, W] float32, normalized super-images; outputs ${OUTPUT_PROBS} (softmax) and ${OUTPUT_LOGITS}, [B, 400], and ${OUTPUT_EMBEDDING} [B, 1024] (the fc layer's input).`,
     });
   }
 }

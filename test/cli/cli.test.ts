@@ -315,13 +315,13 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     );
   });
 
-  it('export-onnx writes a model onnxruntime-compatible tools can read (input image, outputs probs and logits); a missing folder is exit 2', async () => {
+  it('export-onnx writes a model onnxruntime-compatible tools can read (input image, outputs probs, logits and embedding); a missing folder is exit 2', async () => {
     const out = join(tmp, 'stnet.onnx');
     const r = await runCli(['export-onnx', '--out', 'stnet.onnx', '--weights', weights], { env, cwd: tmp });
     expect(r).toEqual({ code: 0, stdout: `${out}\n`, stderr: `stnet: wrote ${out}\n`, ms: r.ms });
     const model = decodeModel(new Uint8Array(readFileSync(out)));
     expect(model.graph?.input?.map((i) => i.name)).toEqual(['image']);
-    expect(model.graph?.output?.map((o) => o.name).sort()).toEqual(['logits', 'probs']);
+    expect(model.graph?.output?.map((o) => o.name).sort()).toEqual(['embedding', 'logits', 'probs']);
     expect(Number(model.opsetImport?.[0]?.version)).toBe(15);
 
     const bad = await runCli(['export-onnx', '--out', join(tmp, 'no-such-dir', 'm.onnx'), '--weights', weights], { env });

@@ -10,6 +10,8 @@ import { syntheticWeights } from '../helpers/synthetic-weights.js';
 /** sha256 of buildStnetOnnx(syntheticWeights(), { producerVersion: 'pinned' }), per builder version. */
 const PINNED: Readonly<Record<number, string>> = {
   1: '17b78cf18b97cb2f92237c7097f07305e6c4c081ff9b45b295de86de3c47c11c',
+  // 2: the embedding output (the fc layer's 1024-value input).
+  2: '97361ccb21777b4734e53928f3c6b84fe39f46022ccbde0e84e6e73fd0078ebd',
 };
 
 describe('GRAPH_BUILDER_VERSION', () => {

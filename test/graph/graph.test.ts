@@ -55,7 +55,7 @@ describe('the ONNX model', () => {
     model = buildStnetOnnx(weights);
   });
 
-  it(`declares opset ${OPSET}, input image [batch, seg_num, 15, height, width] and outputs probs/logits [batch, 400]`, () => {
+  it(`declares opset ${OPSET}, input image [batch, seg_num, 15, height, width] and outputs probs/logits [batch, 400] and embedding [batch, 1024]`, () => {
     const m = decodeModel(model);
     expect(m.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 15]]);
     const dims = (v: (typeof m.graph.input)[number]): Array<string | number> =>
@@ -64,6 +64,7 @@ describe('the ONNX model', () => {
     expect(m.graph.output.map((o) => [o.name, dims(o)])).toEqual([
       ['probs', ['batch', 400]],
       ['logits', ['batch', 400]],
+      ['embedding', ['batch', 1024]],
     ]);
     const ops = m.graph.node.map((nd) => nd.opType);
     // 53 ResNet convs (BN folded: no BatchNormalization left for them) + 2 temporal + 5 xception convs.
@@ -81,7 +82,7 @@ describe('the ONNX model', () => {
     const f = countFlops(model, [b, t, 15, s, s]);
     expect(f.macs).toBe(referenceMacs(b, t, s));
     expect(f.flops).toBe(2 * f.macs);
-    expect(f.outputShapes).toEqual({ probs: [b, 400], logits: [b, 400] });
+    expect(f.outputShapes).toEqual({ probs: [b, 400], logits: [b, 400], embedding: [b, 1024] });
   });
 
   it('a missing parameter -> E_WEIGHTS_SHAPE naming it', () => {

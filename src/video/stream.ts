@@ -1,0 +1,322 @@
+// A video as a stream of RGB frames, decoded once from start to end: a file, stdin (`-`) or an
+// http(s)/rtsp/rtmp/udp/tcp URL. Used by the timeline, where the frame count is not known in advance.
+//
+// Why not child.ts's runChild: it pushes every stdout chunk to a callback as fast as ffmpeg writes (fine for the
+// few sampled frames of loadVideo), and its stdin is closed. Here every frame of a long (or endless) stream comes
+// through the pipe and the model is slower than the decoder, so the pipe is read as an async iterator: while the
+// consumer works, nothing is read, the pipe fills and ffmpeg waits (backpressure), and memory stays flat.
+// Arguments are the loader's (decode.ts): rawvideo rgb24 with passthrough timing, so the frames are the same.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { StnetError, invalidOption } from '../errors.js';
+import { cancelledError, childFailure, stderrSummary } from './child.js';
+import { findFfmpeg, type FfmpegInfo } from './ffmpeg.js';
+import type { RgbImage } from '../transforms/resize.js';
+
+export type StreamSource = { kind: 'file'; path: string } | { kind: 'stdin' } | { kind: 'url'; url: string; protocol: string };
+
+export interface StreamInfo {
+  /** Average frame rate of the video stream as ffmpeg reports it ("25 fps"; its "tbr" when it has none). */
+  readonly fps: number;
+  /** Size of the frames ffmpeg outputs (after display rotation). */
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface OpenStreamOptions {
+  /** No frame for this long (from the start, or between two frames) stops ffmpeg with E_STREAM_TIMEOUT. */
+  readTimeoutMs: number;
+  signal?: AbortSignal | undefined;
+  /** The stream behind `-` (default process.stdin). */
+  stdin?: (NodeJS.ReadableStream & { isTTY?: boolean }) | undefined;
+}
+
+export interface VideoStream {
+  /** Resolves once ffmpeg has opened the input and configured its output (before the first frame). */
+  readonly info: Promise<StreamInfo>;
+  /**
+   * Every decoded frame, in order. The image's buffer is reused for the next frame: use it before asking for
+   * the next one. Ends when the stream ends; throws on a stall, an abort or an ffmpeg failure.
+   */
+  frames(): AsyncGenerator<RgbImage, number>;
+  /** Ends ffmpeg (if still running) and waits until it has exited. Idempotent. */
+  close(): Promise<void>;
+}
+
+const URL_RE = /^(https?|rtsp|rtsps|rtmp|rtmps|udp|tcp|srt):\/\//i;
+const STDERR_TAIL = 256 * 1024;
+
+/** Whether `input` is stdin (`-`) or a stream URL rather than a file path. */
+export function isStreamInput(input: string): boolean {
+  return input === '-' || URL_RE.test(input);
+}
+
+/** Classifies an input string: `-` is stdin, a URL of a network protocol goes to ffmpeg as is, else a file path. */
+export function streamSource(input: string, cwd = process.cwd()): StreamSource {
+  if (typeof input !== 'string' || input === '') throw invalidOption('input', 'a file path, "-" or a stream URL', input);
+  if (input === '-') return { kind: 'stdin' };
+  const m = URL_RE.exec(input);
+  if (m) return { kind: 'url', url: input, protocol: m[1]!.toLowerCase() };
+  return { kind: 'file', path: resolve(cwd, input) };
+}
+
+/** ffmpeg's options that bound network waits (microseconds), before -i. Our own read timer covers the rest. */
+function networkArgs(protocol: string, timeoutMs: number): string[] {
+  const us = String(Math.max(1, Math.round(timeoutMs * 1000)));
+  if (protocol === 'udp') return ['-timeout', us];
+  // rtsp's "-timeout" meant a listen timeout before ffmpeg 5: left to the read timer.
+  if (protocol.startsWith('rtsp')) return [];
+  return ['-rw_timeout', us];
+}
+
+export function streamArgs(tools: FfmpegInfo, source: StreamSource, readTimeoutMs: number): string[] {
+  const input = source.kind === 'file' ? `file:${source.path}` : source.kind === 'stdin' ? 'pipe:0' : source.url;
+  return [
+    '-hide_banner',
+    '-nostats',
+    // info: the input and output stream lines give the frame rate and the output size.
+    '-v', 'info',
+    // As decode.ts: one filter graph for the whole stream, later frames scaled to the first size.
+    '-reinit_filter', '0',
+    ...(source.kind === 'url' ? networkArgs(source.protocol, readTimeoutMs) : []),
+    '-i', input,
+    '-map', '0:v:0',
+    '-an', '-sn', '-dn',
+    ...tools.passthroughArgs,
+    '-f', 'rawvideo',
+    '-pix_fmt', 'rgb24',
+    'pipe:1',
+  ];
+}
+
+/** "25 fps", "29.97 fps", "1k fps" -> number; undefined when absent. */
+function rate(line: string, unit: 'fps' | 'tbr'): number | undefined {
+  const m = new RegExp(`, (\\d+(?:\\.\\d+)?)(k?) ${unit}\\b`).exec(line);
+  if (!m) return undefined;
+  return Number(m[1]) * (m[2] === 'k' ? 1000 : 1);
+}
+
+/**
+ * The frame rate of the input's first video stream and the size of the rawvideo output, from ffmpeg's stream
+ * dump on stderr; undefined until both lines have been written.
+ */
+export function parseStreamInfo(stderr: string): StreamInfo | undefined {
+  const inputAt = stderr.indexOf('Input #0');
+  const outputAt = stderr.indexOf('Output #0');
+  if (inputAt < 0 || outputAt < 0) return undefined;
+  const inLine = stderr.slice(inputAt, outputAt).split('\n').find((l) => /Stream #0:\d+.*: Video: /.test(l));
+  const outLine = stderr.slice(outputAt).split('\n').find((l) => /Stream #0:\d+.*: Video: rawvideo/.test(l));
+  if (inLine === undefined || outLine === undefined) return undefined;
+  const size = /, (\d+)x(\d+)[ ,\n]/.exec(`${outLine}\n`);
+  if (!size) return undefined;
+  const fps = rate(inLine, 'fps') ?? rate(inLine, 'tbr') ?? rate(outLine, 'fps') ?? 0;
+  return { fps, width: Number(size[1]), height: Number(size[2]) };
+}
+
+async function checkFile(abs: string): Promise<void> {
+  let st;
+  try {
+    st = await stat(abs);
+  } catch (err) {
+    throw new StnetError('E_VIDEO_NOT_FOUND', `Video not found: ${abs}`, { path: abs, cause: err });
+  }
+  if (!st.isFile()) throw new StnetError('E_VIDEO_NOT_FILE', `Not a video file: ${abs} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`, { path: abs });
+  if (st.size === 0) throw new StnetError('E_VIDEO_EMPTY', `Video file is empty (0 bytes): ${abs}`, { path: abs });
+}
+
+function displayName(source: StreamSource): string {
+  return source.kind === 'file' ? source.path : source.kind === 'stdin' ? 'stdin' : source.url;
+}
+
+/** The error for an ffmpeg run that ended badly before (or while) giving frames. */
+function failureOf(source: StreamSource, tools: FfmpegInfo, code: number | null, exitSignal: NodeJS.Signals | null, stderr: string, frames: number): StnetError | undefined {
+  const name = displayName(source);
+  if (code !== 0 && exitSignal === null && frames === 0) {
+    if (/matches no streams|does not contain any stream/.test(stderr)) {
+      return new StnetError('E_VIDEO_NO_STREAM', `${name} has no video stream; pass a file or stream that contains video`, { path: name, cause: new Error(stderr.slice(-4000)) });
+    }
+    if (source.kind === 'url' && /Connection refused|Connection timed out|timed out|Failed to resolve|Name or service not known|No route to host|Network is unreachable|Server returned|Input\/output error|Invalid data found|End of file/i.test(stderr)) {
+      return new StnetError('E_STREAM_UNREACHABLE', `Cannot open the stream ${name}: ${stderrSummary(stderr)}`, { path: name, cause: new Error(stderr.slice(-4000)) });
+    }
+  }
+  const failed = childFailure({ code, exitSignal, stderr }, { tool: 'ffmpeg', version: tools.version, bin: tools.ffmpeg, doing: 'decoding', cannot: `cannot decode ${name}`, path: name });
+  if (failed) return failed;
+  if (frames === 0) return new StnetError('E_VIDEO_NO_FRAMES', `${name} has a video stream but no frame decodes: ${stderrSummary(stderr)}`, { path: name });
+  return undefined;
+}
+
+/**
+ * Opens a video as a frame stream. Checks the input first (a missing file is E_VIDEO_NOT_FOUND, a terminal on
+ * stdin is E_INVALID_OPTION), then starts ffmpeg.
+ */
+export async function openVideoStream(input: string, opts: OpenStreamOptions): Promise<VideoStream> {
+  const source = streamSource(input);
+  const stdin = opts.stdin ?? process.stdin;
+  if (source.kind === 'stdin' && stdin.isTTY === true) {
+    throw new StnetError('E_INVALID_OPTION', 'Expected a video piped into stdin for input "-" but stdin is a terminal; pipe one in (cat video.ts | stnet timeline --input_path -) or pass a file or URL');
+  }
+  if (source.kind === 'file') await checkFile(source.path);
+  const tools = await findFfmpeg();
+  if (opts.signal?.aborted) throw cancelledError(displayName(source));
+  return new FfmpegStream(tools, source, opts, stdin);
+}
+
+class FfmpegStream implements VideoStream {
+  readonly info: Promise<StreamInfo>;
+  private readonly child: ChildProcess;
+  private stderr = '';
+  private failure: StnetError | undefined;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private settleInfo: { resolve: (i: StreamInfo) => void; reject: (e: unknown) => void } | undefined;
+  private framesOut = 0;
+  private readonly onAbort: () => void;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly tools: FfmpegInfo,
+    private readonly source: StreamSource,
+    private readonly opts: OpenStreamOptions,
+    private readonly stdin: NodeJS.ReadableStream,
+  ) {
+    const name = displayName(source);
+    this.child = spawn(tools.ffmpeg, streamArgs(tools, source, opts.readTimeoutMs), {
+      stdio: [source.kind === 'stdin' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    this.info = new Promise<StreamInfo>((resolveInfo, rejectInfo) => (this.settleInfo = { resolve: resolveInfo, reject: rejectInfo }));
+    // Rejections of `info` are also seen by frames(); never leave one unhandled.
+    this.info.catch(() => undefined);
+    this.exited = new Promise((resolveExit) => this.child.on('close', (code, signal) => resolveExit({ code, signal })));
+    this.child.on('error', (err) => {
+      this.fail(new StnetError('E_FFMPEG_MISSING', `Cannot run ${tools.ffmpeg}: ${err.message}`, { cause: err, path: tools.ffmpeg }));
+    });
+    this.child.stderr!.setEncoding('utf8');
+    this.child.stderr!.on('data', (d: string) => {
+      this.stderr += d;
+      if (this.stderr.length > 2 * STDERR_TAIL) this.stderr = this.stderr.slice(-STDERR_TAIL);
+      if (this.settleInfo !== undefined) {
+        const info = parseStreamInfo(this.stderr);
+        if (info !== undefined) {
+          this.settleInfo.resolve(info);
+          this.settleInfo = undefined;
+        }
+      }
+    });
+    if (source.kind === 'stdin') {
+      const sink = this.child.stdin!;
+      // ffmpeg may stop reading (done, failed, killed): the broken pipe is expected, not an error.
+      sink.on('error', () => undefined);
+      this.stdin.pipe(sink);
+    }
+    this.onAbort = () => this.fail(cancelledError(name));
+    opts.signal?.addEventListener('abort', this.onAbort, { once: true });
+    void this.exited.then(({ code, signal }) => {
+      if (this.settleInfo !== undefined) {
+        this.settleInfo.reject(this.failure ?? failureOf(source, tools, code, signal, this.stderr, 0) ?? new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg ended before describing ${name}: ${stderrSummary(this.stderr)}`, { path: name }));
+        this.settleInfo = undefined;
+      }
+    });
+  }
+
+  /** Stops ffmpeg with `err` (the first reason wins). */
+  private fail(err: StnetError): void {
+    this.failure ??= err;
+    this.child.kill('SIGKILL');
+  }
+
+  async *frames(): AsyncGenerator<RgbImage, number> {
+    const name = displayName(this.source);
+    const { width, height } = await this.withTimeout(this.info);
+    const frameBytes = width * height * 3;
+    const buf = new Uint8Array(frameBytes);
+    const image: RgbImage = { width, height, data: buf };
+    let fill = 0;
+    const it = (this.child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.withTimeout(it.next());
+        if (this.failure !== undefined) throw this.failure;
+        if (next.done === true) break;
+        const chunk = next.value;
+        let off = 0;
+        while (off < chunk.length) {
+          const n = Math.min(frameBytes - fill, chunk.length - off);
+          buf.set(chunk.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === frameBytes) {
+            fill = 0;
+            this.framesOut++;
+            yield image;
+            if (this.failure !== undefined) throw this.failure;
+          }
+        }
+      }
+      const { code, signal } = await this.exited;
+      if (this.failure !== undefined) throw this.failure;
+      const failed = failureOf(this.source, this.tools, code, signal, this.stderr, this.framesOut);
+      if (failed) throw failed;
+      if (fill !== 0) {
+        // A partial frame at the very end (a cut stream): ffmpeg always writes whole frames, so this is a bug.
+        throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg's output for ${name} ended inside a frame`, { path: name });
+      }
+      return this.framesOut;
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Waits for `p`, but stops ffmpeg with E_STREAM_TIMEOUT (or E_CANCELLED) if it takes longer than the read timeout. */
+  private withTimeout<T>(p: Promise<T>): Promise<T> {
+    const ms = this.opts.readTimeoutMs;
+    const name = displayName(this.source);
+    return new Promise<T>((resolveP, rejectP) => {
+      let stopped = false;
+      const timer = setTimeout(() => {
+        stopped = true;
+        const what = this.framesOut === 0 ? 'gave no frame' : `gave no new frame after frame ${this.framesOut}`;
+        this.fail(new StnetError('E_STREAM_TIMEOUT', `${name} ${what} for ${ms} ms and was stopped; raise the read timeout (--read_timeout, readTimeoutMs) if the source is slow`, { path: name }));
+        rejectP(this.failure);
+      }, ms);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        if (!stopped) rejectP(this.failure ?? cancelledError(name));
+        stopped = true;
+      };
+      this.opts.signal?.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          this.opts.signal?.removeEventListener('abort', onAbort);
+          if (stopped) return;
+          stopped = true;
+          if (this.failure !== undefined) rejectP(this.failure);
+          else resolveP(v);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          this.opts.signal?.removeEventListener('abort', onAbort);
+          if (stopped) return;
+          stopped = true;
+          rejectP(this.failure ?? err);
+        },
+      );
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.opts.signal?.removeEventListener('abort', this.onAbort);
+      if (this.source.kind === 'stdin') {
+        this.stdin.unpipe(this.child.stdin!);
+        this.child.stdin!.destroy();
+      }
+      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+      this.child.stdout!.destroy();
+      await this.exited;
+    })();
+    return this.closing;
+  }
+}
