@@ -12,9 +12,6 @@ import classifyRoutes from './routes/classify.js';
 import healthRoutes from './routes/health.js';
 import pageRoutes from './routes/page.js';
 
-export { HttpError, statusForCode } from './plugins/errors.js';
-export { sweepStaleUploadDirs } from './plugins/uploads.js';
-
 export const SERVER_DEFAULTS = Object.freeze({ ...UPLOAD_DEFAULTS, ...SERVICE_DEFAULTS });
 
 export interface BuildServerOptions extends ServiceOptions, UploadsOptions {
