@@ -19,6 +19,7 @@ import { resolveWeights, weightsUrls, type DownloadProgress, type ResolvedWeight
 import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
+import { registerQueueCommands } from './queue.js';
 import { packageVersion } from '../version.js';
 
 export interface CliIo {
@@ -209,6 +210,8 @@ ${EXIT_CODE_HELP}`,
     .addOption(new Option('--log', "fastify's JSON request log on stderr"))
     .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
     .action(action((raw) => serveCli(raw), false));
+
+  registerQueueCommands(program, { io, action, readList, downloadHooks });
 
   return program;
 }

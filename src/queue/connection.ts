@@ -3,37 +3,15 @@
 // restart (the long-lived clients retry forever with a capped backoff; BullMQ needs
 // maxRetriesPerRequest: null on them so a command waits for the reconnect instead of failing).
 import { Redis } from 'ioredis';
-import { StnetError, invalidOption } from '../errors.js';
+import { StnetError } from '../errors.js';
+import { checkRedisUrl, redactUrl } from './url.js';
+
+export { checkRedisUrl, redactUrl };
 
 /** How long the first contact with Redis may take before E_QUEUE_UNREACHABLE (a refused port fails at once). */
 export const CONNECT_TIMEOUT_MS = 3000;
 /** Longest pause between reconnect attempts after Redis went away. */
 const MAX_RECONNECT_DELAY_MS = 2000;
-
-/** Checks the URL's shape (redis:// or rediss://) before any network work; returns it unchanged. */
-export function checkRedisUrl(url: unknown, name = 'redis'): string {
-  if (typeof url !== 'string' || url === '') throw invalidOption(name, 'a redis://host:port URL', url);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw invalidOption(name, 'a redis://host:port URL', url);
-  }
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw invalidOption(name, 'a redis:// or rediss:// URL', redactUrl(url));
-  if (parsed.hostname === '') throw invalidOption(name, 'a redis:// URL with a host', redactUrl(url));
-  return url;
-}
-
-/** The URL with any password replaced, for messages and logs (flags show in ps, but logs travel further). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}
 
 function unreachable(url: string, detail: string, cause?: unknown): StnetError {
   return new StnetError(
@@ -68,7 +46,8 @@ export async function probeRedis(url: string, timeoutMs = CONNECT_TIMEOUT_MS): P
   } catch (err) {
     const e = (lastError ?? err) as NodeJS.ErrnoException;
     const detail = e.code !== undefined ? `${e.code}${e.message.includes(e.code) ? '' : `: ${e.message}`}` : (e.message ?? String(e));
-    throw unreachable(url, /connection is closed/i.test(detail) ? `no answer within ${timeoutMs} ms` : detail, e);
+    const why = /connection is closed/i.test(detail) ? `no answer within ${timeoutMs} ms` : /RESP/.test(detail) ? 'the server there does not speak the Redis protocol' : detail;
+    throw unreachable(url, why, e);
   } finally {
     clearTimeout(timer);
     client.disconnect();

@@ -9,8 +9,6 @@ import { pipeline } from 'node:stream/promises';
 import { StnetError } from '../errors.js';
 import { stnetHome } from '../weights/cache.js';
 
-/** Default cap on one downloaded video (`--max_download_mb`). */
-export const DEFAULT_MAX_DOWNLOAD_MB = 1024;
 /** The whole download (a 1 GiB video needs 14 Mbit/s to make it); a retry starts over. */
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000;
 

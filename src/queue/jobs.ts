@@ -18,6 +18,23 @@ export const PRIORITY_LIMITS = [1, 2_097_152] as const;
 /** First retry after this delay, then doubling (BullMQ exponential backoff). */
 export const RETRY_BACKOFF_MS = 2000;
 
+/** Worker settings (the reasons for these values: src/queue/worker.ts and docs/scale.md). */
+export const WORKER_DEFAULTS = Object.freeze({
+  concurrency: 1,
+  lockDurationMs: 60_000,
+  stalledIntervalMs: 15_000,
+  maxStalledCount: 2,
+  maxDownloadMb: 1024,
+});
+
+export const WORKER_LIMITS = Object.freeze({
+  concurrency: [1, 64],
+  lockDurationMs: [500, 3_600_000],
+  stalledIntervalMs: [200, 3_600_000],
+  maxStalledCount: [0, 100],
+  maxDownloadMb: [1, 1024 * 1024],
+} as const);
+
 /** Per-video options carried in the job: what `model.classify` takes, minus callbacks. */
 export type JobClassifyOptions = Omit<ClassifyOptions, 'onProgress' | 'signal'>;
 

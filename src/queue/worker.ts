@@ -20,25 +20,11 @@ import type { VideoResult } from '../classify.js';
 import { StnetError, checkInteger, invalidOption, isStnetError, type StnetErrorCode } from '../errors.js';
 import { StNet, type StNetLoadOptions } from '../stnet.js';
 import { openRedis, probeRedis } from './connection.js';
-import { DEFAULT_MAX_DOWNLOAD_MB, PermanentDownloadError, downloadVideo } from './download.js';
-import { DEFAULT_QUEUE, checkQueueName, encodeFailure, isUrl, parseJobData, type JobData } from './jobs.js';
+import { PermanentDownloadError, downloadVideo } from './download.js';
+import { DEFAULT_QUEUE, WORKER_DEFAULTS, WORKER_LIMITS, checkQueueName, encodeFailure, isUrl, parseJobData, type JobData } from './jobs.js';
+
+export { WORKER_DEFAULTS, WORKER_LIMITS };
 import { KEY_PREFIX } from './submit.js';
-
-export const WORKER_DEFAULTS = Object.freeze({
-  concurrency: 1,
-  lockDurationMs: 60_000,
-  stalledIntervalMs: 15_000,
-  maxStalledCount: 2,
-  maxDownloadMb: DEFAULT_MAX_DOWNLOAD_MB,
-});
-
-export const WORKER_LIMITS = Object.freeze({
-  concurrency: [1, 64],
-  lockDurationMs: [500, 3_600_000],
-  stalledIntervalMs: [200, 3_600_000],
-  maxStalledCount: [0, 100],
-  maxDownloadMb: [1, 1024 * 1024],
-} as const);
 
 /** Video errors that could pass on another try (the machine was busy); every other video error is final. */
 const TRANSIENT_VIDEO_CODES: readonly StnetErrorCode[] = ['E_VIDEO_TIMEOUT'];
