@@ -198,6 +198,9 @@ async function workerCommand(raw: Record<string, unknown>, ui: Ui, deps: QueueCl
           case 'retry':
             ui.log(`will retry ${e.path}: ${e.message}`, true);
             break;
+          case 'warning':
+            ui.log(`warning: ${e.message}`, true);
+            break;
           case 'connection': {
             // ioredis reports every reconnect attempt; one line per 5 s is enough.
             const now = Date.now();

@@ -34,7 +34,9 @@ export type WorkerEvent =
   | { readonly type: 'start'; readonly jobId: string; readonly path: string; readonly attempt: number }
   | { readonly type: 'done'; readonly jobId: string; readonly path: string; readonly ok: boolean; readonly ms: number; readonly code?: StnetErrorCode }
   | { readonly type: 'retry'; readonly jobId: string; readonly path: string; readonly message: string }
-  | { readonly type: 'connection'; readonly message: string };
+  | { readonly type: 'connection'; readonly message: string }
+  /** BullMQ's worker errors, e.g. a lock lost to another worker after this one froze past lockDuration. */
+  | { readonly type: 'warning'; readonly message: string };
 
 export interface WorkerOptions {
   /** redis://host:port[/db] */
@@ -126,6 +128,13 @@ function startWorker(o: ResolvedWorker, model: StNet, client: Redis, emit: (e: W
   let processed = 0;
   let failed = 0;
   const stop = new AbortController();
+  /** When each running job started here (for the 'done' event's ms). */
+  const started = new Map<string, number>();
+  const elapsed = (id: string | undefined): number => {
+    const t0 = started.get(id ?? '');
+    started.delete(id ?? '');
+    return t0 === undefined ? 0 : Math.round(performance.now() - t0);
+  };
 
   const processor = async (job: Job<JobData>): Promise<VideoResult> => {
     let data: JobData;
@@ -134,7 +143,7 @@ function startWorker(o: ResolvedWorker, model: StNet, client: Redis, emit: (e: W
     } catch (err) {
       throw new UnrecoverableError(encodeFailure('E_INVALID_OPTION', (err as Error).message));
     }
-    const t0 = performance.now();
+    started.set(job.id ?? '', performance.now());
     emit({ type: 'start', jobId: job.id ?? '', path: data.path, attempt: job.attemptsMade + 1 });
     let local = data.path;
     let remove: (() => Promise<void>) | undefined;
@@ -158,7 +167,6 @@ function startWorker(o: ResolvedWorker, model: StNet, client: Redis, emit: (e: W
         if (TRANSIENT_VIDEO_CODES.includes(result.error.code)) throw new Error(reason);
         throw new UnrecoverableError(reason);
       }
-      emit({ type: 'done', jobId: job.id ?? '', path: data.path, ok: true, ms: Math.round(performance.now() - t0) });
       return result;
     } catch (err) {
       if (err instanceof PermanentDownloadError) throw new UnrecoverableError(encodeFailure(err.code, err.message));
@@ -177,7 +185,7 @@ function startWorker(o: ResolvedWorker, model: StNet, client: Redis, emit: (e: W
     stalledInterval: o.stalledIntervalMs,
     maxStalledCount: o.maxStalledCount,
   });
-  worker.on('error', (err) => emit({ type: 'connection', message: err.message }));
+  worker.on('error', (err) => emit({ type: 'warning', message: err.message }));
   worker.on('failed', (job, err) => {
     if (job === undefined) return;
     const path = (job.data as Partial<JobData>).path ?? '';
@@ -186,12 +194,18 @@ function startWorker(o: ResolvedWorker, model: StNet, client: Redis, emit: (e: W
       failed++;
       processed++;
       const code = /^(E_[A-Z0-9_]+):/.exec(err.message)?.[1] as StnetErrorCode | undefined;
-      emit({ type: 'done', jobId: job.id ?? '', path, ok: false, ms: 0, ...(code !== undefined ? { code } : {}) });
+      emit({ type: 'done', jobId: job.id ?? '', path, ok: false, ms: elapsed(job.id), ...(code !== undefined ? { code } : {}) });
     } else {
+      started.delete(job.id ?? '');
       emit({ type: 'retry', jobId: job.id ?? '', path, message: err.message });
     }
   });
-  worker.on('completed', () => processed++);
+  // 'completed' fires only once BullMQ stored the result under this worker's lock: a worker that lost its
+  // lock (another one took the video over) never reports it as done, so the done events count each video once.
+  worker.on('completed', (job) => {
+    processed++;
+    emit({ type: 'done', jobId: job.id ?? '', path: job.data.path, ok: true, ms: elapsed(job.id) });
+  });
   emit({ type: 'ready', queue: o.queue, threads: model.threads, concurrency: o.concurrency });
 
   let closing: Promise<void> | undefined;
