@@ -4,6 +4,7 @@
 #   without it stnet falls back to the static ffmpeg shipped in @ffmpeg-installer/linux-x64.
 # - chromium: only for the web page's browser test.
 # - xz-utils: the golden test fixtures are xz-compressed.
+# - redis-server: the queue tests (test/queue) start their own Redis on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ need=()
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]} with apt-get" >&2
