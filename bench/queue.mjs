@@ -1,8 +1,10 @@
 // The queue's cost: the same list classified by model.classify in one process (what `stnet run` does after
 // loading), by 1 `stnet worker` with 2 threads, and by 2 workers with 1 thread each, through a Redis the bench
 // starts itself (127.0.0.1, free port, temp dir). Configurations alternate order between rounds.
-// Prints videos/s, the queue's overhead per job against the in-process run, and Redis commands per job
-// (INFO commandstats before/after; the bench waits on the workers' own log lines so its waiting adds none).
+// Also 1 worker with --concurrency 2 (decode of one video overlapping inference of another, as the in-process
+// pipeline does). Prints videos/s, the queue's overhead per job against the in-process run, and Redis commands per job
+// (INFO commandstats before/after, commands run inside BullMQ's Lua scripts included; the bench waits on the
+// workers' own log lines so its waiting adds none) and Redis memory per finished job.
 //   node bench/queue.mjs [--full] [--videos N] [--rounds N] [weights]
 // Needs `npx tsc -p .` and redis-server. Default weights: the golden pickle in .cache/test (run the tests once).
 import { spawn } from 'node:child_process';
@@ -68,11 +70,28 @@ async function commandStats() {
   for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1]] = Number(m[2]);
   return out;
 }
+/** MEMORY USAGE of the batch's job hashes, its manifest, and its share of the queue's event stream. */
+async function batchMemory(batch) {
+  let bytes = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scan(cursor, 'MATCH', `bull:stnet:${batch}.*`, 'COUNT', 1000);
+    cursor = next;
+    for (const k of keys) bytes += Number(await admin.memory('USAGE', k));
+  } while (cursor !== '0');
+  for (const k of await admin.keys(`bull:stnet:stnet-batch:{${batch}}:*`)) bytes += Number(await admin.memory('USAGE', k));
+  const events = Number(await admin.memory('USAGE', 'bull:stnet:events'));
+  const entries = await admin.xlen('bull:stnet:events');
+  // Each job writes a few events (added, active, completed); the stream is capped at 10,000 entries.
+  const xrange = await admin.xrange('bull:stnet:events', '-', '+');
+  const mine = xrange.filter(([, fields]) => fields.some((f) => f.startsWith(`${batch}.`))).length;
+  return bytes + (entries > 0 ? (events * mine) / entries : 0);
+}
 const diff = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k] - (a[k] ?? 0)]).filter(([, v]) => v > 0));
 const sum = (o) => Object.values(o).reduce((s, v) => s + v, 0);
 
-function startWorker(threads) {
-  const child = spawn(process.execPath, [BIN, 'worker', '--redis', redisUrl, '--weights', weights, '--threads', String(threads)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+function startWorker([threads, concurrency]) {
+  const child = spawn(process.execPath, [BIN, 'worker', '--redis', redisUrl, '--weights', weights, '--threads', String(threads), '--concurrency', String(concurrency)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const w = { child, done: 0, ready: undefined };
   let buf = '';
   w.ready = new Promise((resolve, reject) => {
@@ -100,6 +119,7 @@ async function viaQueue(workerThreads, batch) {
   while (workers.reduce((s, w) => s + w.done, 0) < count) await new Promise((r) => setTimeout(r, 20));
   const ms = performance.now() - t0;
   const after = await commandStats();
+  const memBytes = await batchMemory(batch);
   await Promise.all(
     workers.map(
       (w) =>
@@ -111,7 +131,7 @@ async function viaQueue(workerThreads, batch) {
   );
   const status = await batchStatus({ redis: redisUrl, batch });
   if (status.done !== count) throw new Error(`batch ${batch}: ${JSON.stringify(status)}`);
-  return { ms, submitOps: diff(before, afterSubmit), workerOps: diff(afterSubmit, after) };
+  return { ms, submitOps: diff(before, afterSubmit), workerOps: diff(afterSubmit, after), bytesPerJob: memBytes / count };
 }
 
 async function inProcess() {
@@ -126,8 +146,9 @@ async function inProcess() {
 
 const configs = {
   'in-process classify (stnet run after load), 2 threads': () => inProcess(),
-  '1 worker x 2 threads': (b) => viaQueue([2], b),
-  '2 workers x 1 thread': (b) => viaQueue([1, 1], b),
+  '1 worker x 2 threads': (b) => viaQueue([[2, 1]], b),
+  '2 workers x 1 thread': (b) => viaQueue([[1, 1], [1, 1]], b),
+  '1 worker x 2 threads, --concurrency 2': (b) => viaQueue([[2, 2]], b),
 };
 const names = Object.keys(configs);
 const times = Object.fromEntries(names.map((n) => [n, []]));
@@ -153,6 +174,7 @@ console.log(`queue overhead per job (1 worker x 2 threads vs in-process): ${((me
 const fmt = (o) => Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / count).toFixed(1)}`).join(', ');
 console.log(`Redis commands per job, submit: ${(sum(ops.submitOps) / count).toFixed(1)} (${fmt(ops.submitOps)})`);
 console.log(`Redis commands per job, worker: ${(sum(ops.workerOps) / count).toFixed(1)} (${fmt(ops.workerOps)})`);
+console.log(`Redis memory per finished job (job hash with result, manifest, its events; kept for --keep): ${(ops.bytesPerJob / 1024).toFixed(1)} KiB`);
 console.log('(worker commands include the idle blocking fetches, lock renewals and stall checks of the run; EVALSHA = one BullMQ Lua script)');
 
 admin.disconnect();

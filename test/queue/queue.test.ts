@@ -3,7 +3,8 @@
 // a video at about a second; lock and stall intervals are shortened through the worker's flags so a
 // SIGKILLed worker's video comes back within seconds.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -278,6 +279,28 @@ describe.skipIf(!HAS_REDIS || !HAS_GOLDEN)('with a real Redis and real workers',
       const run = await runCli(['run', '--weights', weights, '--threads', '1', '--input_path', ...paths, ...SMALL, '--format', 'jsonl'], { env });
       expect(run.code).toBe(1);
       expect(got.map(stripTiming)).toEqual(run.stdout.trimEnd().split('\n').map(stripTiming));
+    });
+
+    it('http URL jobs: downloaded into $STNET_HOME/tmp and removed; a 404 fails at once with E_VIDEO_DOWNLOAD', async () => {
+      const clip = readFileSync(videos[0]!);
+      const http = createHttpServer((req, res) => {
+        if (req.url === '/clip.mp4') res.writeHead(200, { 'content-type': 'video/mp4', 'content-length': clip.length }).end(clip);
+        else res.writeHead(404).end('not here');
+      });
+      await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+      const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+      try {
+        const before = b.lines.length;
+        const sub = await runCli(['submit', '--redis', server.url, '--batch', 'u1', '--input_path', `${base}/clip.mp4`, `${base}/gone.mp4`, ...SMALL, '--wait', '--format', 'jsonl'], { env });
+        expect(sub.code).toBe(1);
+        const got = sub.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { path: string; ok: boolean; error?: { code: string; message: string } });
+        expect(got.map((r) => [r.path, r.ok])).toEqual([[`${base}/clip.mp4`, true], [`${base}/gone.mp4`, false]]);
+        expect(got[1]!.error).toEqual({ code: 'E_VIDEO_DOWNLOAD', message: `${base}/gone.mp4: HTTP 404 Not Found` });
+        expect(b.lines.slice(before).filter((l) => l === `stnet: start ${base}/gone.mp4`)).toHaveLength(1);
+        expect(readdirSync(join(tmp, 'home', 'tmp'))).toEqual([]);
+      } finally {
+        http.close();
+      }
     });
 
     it('SIGTERM during a job: that job finishes, the worker exits 0, the rest stays queued', async () => {
