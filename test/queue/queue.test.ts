@@ -100,6 +100,15 @@ describe.concurrent('bad flags: exit 2 before Redis is contacted', () => {
   });
 });
 
+describe.concurrent('help', () => {
+  it.each([['worker'], ['submit'], ['status'], ['results']])('stnet %s --help has examples and the exit codes', async (command) => {
+    const r = await runCli([command, '--help'], { env });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/\nExamples:\n {2}\$ stnet /);
+    expect(r.stdout).toContain('2 also: Redis unreachable (E_QUEUE_UNREACHABLE, within a few seconds)');
+  });
+});
+
 /** A running `stnet worker`: its stderr lines as they come. */
 class WorkerProc {
   readonly child: ChildProcess;
