@@ -39,7 +39,7 @@ const videos = Array.from({ length: count }, (_, i) => {
   symlinkSync(clip, p);
   return p;
 });
-const env = { ...process.env, STNET_HOME: home };
+const env = { ...process.env, STNET_HOME: home, STNET_GRAPH_CACHE: '1' };
 
 const port = await new Promise((resolve) => {
   const s = createServer().listen(0, '127.0.0.1', () => {

@@ -211,7 +211,7 @@ ${EXIT_CODE_HELP}`,
     .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
     .action(action((raw) => serveCli(raw), false));
 
-  registerQueueCommands(program, { io, action, readList, downloadHooks });
+  registerQueueCommands(program, { io, action, readList });
 
   return program;
 }

@@ -1,15 +1,13 @@
 // `stnet worker`, `stnet submit`, `stnet status`, `stnet results`: flag translation and output over
 // src/queue (docs/scale.md). The queue library is imported when one of these commands runs, so the
 // other commands never load bullmq or ioredis.
-import { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { validateClassifyOptions, type VideoResult } from '../classify.js';
 import { StnetError } from '../errors.js';
 // Checks only: jobs.ts and url.ts load neither bullmq nor ioredis (the library is imported lazily below).
 import { checkBatchId, checkQueueName, parseKeep } from '../queue/jobs.js';
 import { checkRedisUrl } from '../queue/url.js';
 import type { StNetLoadOptions } from '../stnet.js';
-import { graphCacheEnabled } from '../weights/cache.js';
-import type { DownloadProgress } from '../weights/resolve.js';
 import { formatter } from './format.js';
 import {
   EXIT_CODES,
@@ -41,12 +39,8 @@ export interface QueueCliDeps {
   readonly io: CliIo;
   /** program.ts's action wrapper (Ui, Ctrl-C, errors -> exit codes). */
   readonly action: (fn: CommandFn, cancellable?: boolean) => (raw: Record<string, unknown>, cmd: Command) => Promise<void>;
+  /** `stnet run`'s --input_file reader (one reader for both commands). */
   readonly readList: (file: string, cwd: string) => Promise<string[]>;
-  readonly downloadHooks: (ui: Ui) => {
-    onDownloadStart: (url: string, total: number | undefined) => void;
-    onDownloadProgress: (p: DownloadProgress) => void;
-    downloaded: () => boolean;
-  };
 }
 
 const EXIT_HELP = `\nExit codes:\n${EXIT_CODES.map((e) => `  ${String(e.code).padEnd(4)} ${e.meaning}`).join('\n')}\n  2 also: Redis unreachable (E_QUEUE_UNREACHABLE, within a few seconds)\n`;
@@ -88,7 +82,7 @@ Examples:
   $ stnet worker --redis redis://queue-host:6379 --concurrency 2 --threads 1
 ${EXIT_HELP}`,
     )
-    .action(action((raw, ui) => workerCommand(raw, ui, deps), false));
+    .action(action((raw, ui) => workerCommand(raw, ui), false));
 
   const submit = program
     .command('submit')
@@ -141,19 +135,17 @@ ${EXIT_HELP}`,
 
 // ---------------------------------------------------------------- worker
 
-async function workerCommand(raw: Record<string, unknown>, ui: Ui, deps: QueueCliDeps): Promise<number> {
+async function workerCommand(raw: Record<string, unknown>, ui: Ui): Promise<number> {
   const v = checkQueueFlags(toQueueValues(raw));
   const run = toRunValues({ threads: raw.threads, weights: raw.weights, weights_url: raw.weights_url, use_gpu: raw.use_gpu });
-  const hooks = deps.downloadHooks(ui);
+  // A worker is a service: one line for a first-use weights download, no bar. The graph cache follows
+  // StNet.load's defaults (STNET_GRAPH_CACHE=1 keeps the built graph for explicit --weights too).
   const load: StNetLoadOptions = {
     ...(run.weights !== undefined ? { weights: run.weights } : {}),
     ...(run.weightsUrl !== undefined ? { weightsUrl: run.weightsUrl } : {}),
     ...(run.threads !== undefined ? { threads: run.threads } : {}),
     useGpu: run.useGpu,
-    onDownloadStart: hooks.onDownloadStart,
-    onDownloadProgress: hooks.onDownloadProgress,
-    // A worker restarts with the same weights: keep the built graph (STNET_GRAPH_CACHE=0 turns it off).
-    graphCache: graphCacheEnabled(undefined, true),
+    onDownloadStart: (url, total) => ui.log(`no weights given and none cached: downloading ${url}${total !== undefined ? ` (${(total / 1048576).toFixed(1)} MB)` : ''}`),
   };
   // The model loader owns its options: --precision is handed over as given and checked there.
   if (v.precision !== undefined) Object.assign(load, { precision: v.precision });
@@ -211,8 +203,6 @@ async function workerCommand(raw: Record<string, unknown>, ui: Ui, deps: QueueCl
         }
       },
     });
-    ui.stop();
-    if (hooks.downloaded()) ui.log(`weights saved to ${worker.model.weightsPath ?? ''}`);
     if (!stopping.signal.aborted) await new Promise((resolve) => stopping.signal.addEventListener('abort', resolve, { once: true }));
     await worker.close();
     const s = worker.stats();

@@ -27,7 +27,8 @@ let env: NodeJS.ProcessEnv;
 beforeAll(() => {
   ensureBuilt();
   tmp = mkdtempSync(join(tmpdir(), 'stnet-queue-'));
-  env = cleanEnv({ STNET_HOME: join(tmp, 'home'), STNET_WEIGHTS_URL: 'http://127.0.0.1:9/never-used' });
+  // STNET_GRAPH_CACHE=1: each worker start after the first reads the built graph instead of the weights.
+  env = cleanEnv({ STNET_HOME: join(tmp, 'home'), STNET_WEIGHTS_URL: 'http://127.0.0.1:9/never-used', STNET_GRAPH_CACHE: '1' });
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
