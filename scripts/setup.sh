@@ -5,6 +5,7 @@
 # - chromium: only for the web page's browser test.
 # - xz-utils: the golden test fixtures are xz-compressed.
 # - fonts-dejavu-core: the font `stnet annotate` draws its labels with.
+# - redis-server: the queue tests (test/queue) start their own Redis on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v xz >/dev/null 2>&1 || need+=(xz-utils)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${need[*]} with apt-get" >&2

@@ -42,6 +42,10 @@ export const ERROR_CODES = {
   E_GPU_UNAVAILABLE: { kind: 'environment', meaning: 'GPU inference was asked for, but onnxruntime has no CUDA provider here.', action: 'Install onnxruntime-node with CUDA (npm install onnxruntime-node --onnxruntime-node-install=cuda12 on a machine with CUDA 12), or drop --use_gpu.' },
   E_MODEL_CLOSED: { kind: 'usage', meaning: 'The model was used after close().', action: 'Load a new model with StNet.load().' },
   E_CANCELLED: { kind: 'input', meaning: 'The work was cancelled (client disconnected or shutdown).', action: 'Retry the request.' },
+  // --- queue (src/queue: BullMQ workers on Redis)
+  E_QUEUE_UNREACHABLE: { kind: 'environment', meaning: 'Redis at the --redis URL cannot be reached (refused, unknown host, timeout, wrong password) or is not a Redis BullMQ can use.', action: 'Start Redis or fix --redis (redis://[user:password@]host:port[/db]); check firewalls and that the machine can reach it.' },
+  E_QUEUE_STALLED: { kind: 'internal', meaning: 'A queued video was taken by workers that died or froze too many times (BullMQ stalled-job limit).', action: 'Check the workers\' logs and memory (a video that crashes its worker every time); resubmit with a new --batch to try again.' },
+  E_VIDEO_DOWNLOAD: { kind: 'input', meaning: 'A queued http(s) video could not be downloaded by the worker (HTTP error, larger than the cap, cut connection).', action: 'Check the URL from the worker machine, or raise the worker\'s --max_download_mb.' },
   E_HTTP: { kind: 'usage', meaning: 'The HTTP server refused the request before classifying it (401 token, 404 route, 413 upload too large, 415 content type, 429 queue full, 503 shutting down).', action: 'Do what the message says: send Authorization: Bearer <token>, a smaller video, a video/* or multipart body, or retry after the Retry-After seconds.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -4,6 +4,8 @@ import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS, validateClassifyOptions, type Class
 import type { ServeOptions } from '../server/serve.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
 import { MAX_THREADS } from '../stnet.js';
+// Limits only: src/queue/jobs.ts imports neither bullmq nor ioredis, so `stnet run` does not load them.
+import { ATTEMPTS_LIMITS, DEFAULT_ATTEMPTS, DEFAULT_QUEUE, PRIORITY_LIMITS, WORKER_DEFAULTS, WORKER_LIMITS } from '../queue/jobs.js';
 
 export const FORMATS = ['text', 'json', 'jsonl', 'csv'] as const;
 export type Format = (typeof FORMATS)[number];
@@ -56,7 +58,7 @@ export function attrOf(flag: string): string {
 }
 
 /** Strict integer parse: "5" ok; "5.0", "5x", "" are errors naming the flag and its range. */
-export function parseIntFlag(spec: IntSpec<string>, raw: string): number {
+export function parseIntFlag(spec: Pick<IntSpec<string>, 'flag' | 'limits'>, raw: string): number {
   const [min, max] = spec.limits;
   const range = `integer between ${min} and ${max}`;
   if (!/^[+-]?\d+$/.test(raw.trim())) throw invalidOption(spec.flag, range, raw);
@@ -246,4 +248,70 @@ export function toServeOptions(raw: Record<string, unknown>): ServeOptions {
     opts.maxUploadMb = n;
   }
   return opts;
+}
+
+// ---------------------------------------------------------------- queue commands (stnet worker, submit, status, results)
+
+export const STATUS_FORMATS = ['text', 'json'] as const;
+export type StatusFormat = (typeof STATUS_FORMATS)[number];
+
+type QueueIntKey = 'concurrency' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount' | 'maxDownloadMb' | 'priority' | 'attempts';
+
+interface QueueIntSpec {
+  readonly key: QueueIntKey;
+  readonly flag: string;
+  readonly arg: string;
+  readonly description: string;
+  readonly limits: readonly [number, number];
+}
+
+/** Integer flags of `stnet worker` (the first five) and `stnet submit` (priority, attempts), in help order. */
+export const QUEUE_INT_OPTIONS: readonly QueueIntSpec[] = [
+  { key: 'concurrency', flag: '--concurrency', arg: '<n>', description: `videos one worker runs at once (default ${WORKER_DEFAULTS.concurrency}; 2 overlaps one video's decode with another's inference)`, limits: WORKER_LIMITS.concurrency },
+  { key: 'lockDurationMs', flag: '--lock_ms', arg: '<ms>', description: `job lock, renewed every half of it; a dead worker's video goes back after it expires (default ${WORKER_DEFAULTS.lockDurationMs})`, limits: WORKER_LIMITS.lockDurationMs },
+  { key: 'stalledIntervalMs', flag: '--stalled_ms', arg: '<ms>', description: `how often expired locks are looked for (default ${WORKER_DEFAULTS.stalledIntervalMs})`, limits: WORKER_LIMITS.stalledIntervalMs },
+  { key: 'maxStalledCount', flag: '--max_stalled', arg: '<n>', description: `times a video may lose its worker before it fails with E_QUEUE_STALLED (default ${WORKER_DEFAULTS.maxStalledCount})`, limits: WORKER_LIMITS.maxStalledCount },
+  { key: 'maxDownloadMb', flag: '--max_download_mb', arg: '<mb>', description: `cap on one http(s) video the worker downloads, MiB (default ${WORKER_DEFAULTS.maxDownloadMb})`, limits: WORKER_LIMITS.maxDownloadMb },
+  { key: 'priority', flag: '--priority', arg: '<n>', description: 'BullMQ priority, 1 = highest (default: none, which BullMQ runs before any prioritized job)', limits: PRIORITY_LIMITS },
+  { key: 'attempts', flag: '--attempts', arg: '<n>', description: `tries per video for transient failures (default ${DEFAULT_ATTEMPTS}); a bad video fails at once`, limits: ATTEMPTS_LIMITS },
+];
+
+export const WORKER_INT_KEYS: readonly QueueIntKey[] = ['concurrency', 'lockDurationMs', 'stalledIntervalMs', 'maxStalledCount', 'maxDownloadMb'];
+export const SUBMIT_INT_KEYS: readonly QueueIntKey[] = ['priority', 'attempts'];
+export const QUEUE_DEFAULT_NAME = DEFAULT_QUEUE;
+
+export interface QueueValues {
+  readonly redis: string;
+  readonly queue: string | undefined;
+  readonly batch: string | undefined;
+  readonly keep: string | undefined;
+  readonly wait: boolean;
+  readonly precision: string | undefined;
+  readonly ints: Readonly<Partial<Record<QueueIntKey, number>>>;
+}
+
+/** commander's raw options of a queue command -> typed values (strings checked by src/queue when used). */
+export function toQueueValues(raw: Record<string, unknown>): QueueValues {
+  const ints: Partial<Record<QueueIntKey, number>> = {};
+  for (const spec of QUEUE_INT_OPTIONS) {
+    const v = raw[attrOf(spec.flag)];
+    if (v !== undefined) ints[spec.key] = parseIntFlag(spec, String(v));
+  }
+  return {
+    redis: String(raw.redis),
+    queue: raw.queue as string | undefined,
+    batch: raw.batch as string | undefined,
+    keep: raw.keep as string | undefined,
+    wait: raw.wait === true,
+    precision: raw.precision as string | undefined,
+    ints,
+  };
+}
+
+export function checkFormat<T extends string>(value: unknown, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new StnetError('E_INVALID_OPTION', `Expected one of ${allowed.join(', ')} for --format but received ${JSON.stringify(value)}`);
+  }
+  return value as T;
 }

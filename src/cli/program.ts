@@ -1,5 +1,5 @@
 // The stnet command line: the commander program and its exit codes. Each command group lives in its own file
-// (run.ts, timeline.ts, annotate.ts, weights.ts, export-onnx.ts, serve.ts, cache.ts) and registers itself here with one line. Every command
+// (run.ts, timeline.ts, annotate.ts, weights.ts, export-onnx.ts, serve.ts, cache.ts, queue.ts) and registers itself here with one line. Every command
 // returns its exit code; nothing calls process.exit(), so output is always flushed and ffmpeg/onnxruntime shut down.
 import { Command, CommanderError } from 'commander';
 import { ENV_VARS } from '../env.js';
@@ -10,6 +10,7 @@ import { StnetCommand } from './errors.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { registerAnnotate } from './annotate.js';
 import { loadCliModel, readList, registerRun } from './run.js';
+import { registerQueueCommands } from './queue.js';
 import { registerServe } from './serve.js';
 import { registerTimeline } from './timeline.js';
 import { registerWeights } from './weights.js';
@@ -76,5 +77,6 @@ Cache: $STNET_HOME (default ~/.cache/stnet) holds downloaded weights and built g
   registerExportOnnx(program, ctx);
   registerServe(program, ctx);
   registerCache(program, ctx);
+  registerQueueCommands(program, { ...ctx, readList });
   return program;
 }

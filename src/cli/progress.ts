@@ -7,16 +7,19 @@ export interface Ui {
   log(line: string, important?: boolean): void;
   /** Writes to stdout without tearing a bar that is being drawn on the same terminal. */
   out(text: string): void;
-  /** The bar of a batch over `paths`, labelled with the video being worked on. */
-  batch(paths: readonly string[]): BatchProgress;
+  /** The bar of a batch over `paths`, labelled with the video being worked on (or of `count` items, labelled by tick). */
+  batch(paths: readonly string[] | number): BatchProgress;
   download(url: string, totalBytes: number | undefined): DownloadBar;
   /** Stops any bar (before the final messages). */
   stop(): void;
 }
 
 export interface BatchProgress {
-  /** `done` videos finished (in input order): the label moves on to the next one, the one now being worked on. */
-  tick(done: number): void;
+  /**
+   * `done` videos finished (in input order): the label moves on to the next one, the one now being worked on, or
+   * shows `detail` when given (e.g. a queue's done/failed counts).
+   */
+  tick(done: number, detail?: string): void;
 }
 
 export interface DownloadBar {
@@ -94,14 +97,16 @@ export function createUi(opts: UiOptions): Ui {
       if (shared) bar?.suspend();
       opts.stdout.write(text);
     },
-    batch(paths) {
-      const total = paths.length;
+    batch(items) {
+      // The videos' names, to label the bar with the one being worked on; or only a count (the caller labels ticks).
+      const paths = typeof items === 'number' ? [] : items;
+      const total = typeof items === 'number' ? items : items.length;
       if (!barsOn || total < 1) return { tick: () => undefined };
       const started = performance.now();
       // The label comes last and the bar crops at the terminal's width: give it what the rest of the line leaves
       // (the rest is about 65 characters), so that on an 80-column terminal the name still shows.
       const room = Math.min(40, Math.max(12, (opts.stderr.columns || 80) - 66));
-      const label = (done: number): string => (done < total ? shorten(paths[done]!, room) : '');
+      const label = (done: number): string => (done < paths.length ? shorten(paths[done]!, room) : '');
       const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate}/s | ETA {left} | {current}', total, {
         rate: '0.00',
         left: '?',
@@ -110,12 +115,12 @@ export function createUi(opts: UiOptions): Ui {
       bar = b;
       b.update(0);
       return {
-        tick(done) {
+        tick(done, detail) {
           const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
           const rate = done / seconds;
           // Own ETA: the bar may be redrawn from scratch after each result, which resets cli-progress's estimate.
           const eta = rate > 0 ? formatSeconds((total - done) / rate) : '?';
-          b.update(done, { rate: rate.toFixed(2), left: eta, current: label(done) });
+          b.update(done, { rate: rate.toFixed(2), left: eta, current: detail !== undefined ? shorten(detail, room) : label(done) });
         },
       };
     },
