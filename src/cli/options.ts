@@ -163,10 +163,11 @@ export const TIMELINE_SECONDS_OPTIONS = [
 ] as const;
 
 /** Integer flags of `stnet timeline` (frames, ms). */
-export const TIMELINE_INT_OPTIONS: readonly IntSpec<'windowFrames' | 'strideFrames' | 'readTimeoutMs'>[] = [
+export const TIMELINE_INT_OPTIONS: readonly IntSpec<'windowFrames' | 'strideFrames' | 'readTimeoutMs' | 'connectTimeoutMs'>[] = [
   { key: 'windowFrames', flag: '--window_frames', arg: '<n>', description: 'window length in frames (instead of --window)', limits: [1, 2 ** 31 - 1] },
   { key: 'strideFrames', flag: '--stride_frames', arg: '<n>', description: 'stride in frames (default half the window)', limits: [1, 2 ** 31 - 1] },
-  { key: 'readTimeoutMs', flag: '--read_timeout', arg: '<ms>', description: 'stop a stream (or file) that gives no frame for this long, and when connecting to a URL (default 30000)', limits: [1, 24 * 3600 * 1000] },
+  { key: 'readTimeoutMs', flag: '--read_timeout', arg: '<ms>', description: 'stop a stream (or file) that gives no new frame for this long (default 30000)', limits: [1, 24 * 3600 * 1000] },
+  { key: 'connectTimeoutMs', flag: '--connect_timeout', arg: '<ms>', description: 'stop an input that gives no first frame for this long: connecting, ffmpeg probing (default 30000)', limits: [1, 24 * 3600 * 1000] },
 ];
 
 const TIMELINE_FLAG_OF: Record<string, string> = {
@@ -188,6 +189,7 @@ export interface TimelineValues {
   readonly windowFrames: number | undefined;
   readonly strideFrames: number | undefined;
   readonly readTimeoutMs: number | undefined;
+  readonly connectTimeoutMs: number | undefined;
 }
 
 /** commander's raw `stnet timeline` options -> typed values (the timeline checks the combinations). */
@@ -203,12 +205,12 @@ export function toTimelineValues(raw: Record<string, unknown>): TimelineValues {
     if (s === '' || !/^[+]?(\d+\.?\d*|\.\d+)$/.test(s) || !(n > 0)) throw invalidOption(spec.flag, 'positive number of seconds', String(v));
     secs[spec.key] = n;
   }
-  const ints: Partial<Record<'windowFrames' | 'strideFrames' | 'readTimeoutMs', number>> = {};
+  const ints: Partial<Record<'windowFrames' | 'strideFrames' | 'readTimeoutMs' | 'connectTimeoutMs', number>> = {};
   for (const spec of TIMELINE_INT_OPTIONS) {
     const v = raw[attrOf(spec.flag)];
     if (v !== undefined) ints[spec.key] = parseIntFlag(spec, String(v));
   }
-  return { run, format: format === undefined ? undefined : String(format), windowSec: secs.windowSec, strideSec: secs.strideSec, windowFrames: ints.windowFrames, strideFrames: ints.strideFrames, readTimeoutMs: ints.readTimeoutMs };
+  return { run, format: format === undefined ? undefined : String(format), windowSec: secs.windowSec, strideSec: secs.strideSec, windowFrames: ints.windowFrames, strideFrames: ints.strideFrames, readTimeoutMs: ints.readTimeoutMs, connectTimeoutMs: ints.connectTimeoutMs };
 }
 
 /** `stnet serve` integer flags -> ServeOptions keys (the server checks the ranges). */

@@ -49,6 +49,7 @@ export function timelineOptionsOf(v: TimelineValues): TimelineOptions {
     ...(v.windowFrames !== undefined ? { windowFrames: v.windowFrames } : {}),
     ...(v.strideFrames !== undefined ? { strideFrames: v.strideFrames } : {}),
     ...(v.readTimeoutMs !== undefined ? { readTimeoutMs: v.readTimeoutMs } : {}),
+    ...(v.connectTimeoutMs !== undefined ? { connectTimeoutMs: v.connectTimeoutMs } : {}),
   };
 }
 

@@ -28,6 +28,8 @@ export interface TimelinePredictor {
 }
 
 export const DEFAULT_READ_TIMEOUT_MS = 30_000;
+/** Until the first frame: ffmpeg starting, connecting and probing (it reads about 5 s of a stream first). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 /** For the one message that can only come after the stream is open (a window in seconds shorter than seglen). */
 const CLI_FLAGS = { windowSec: '--window', strideSec: '--stride', windowFrames: '--window_frames', strideFrames: '--stride_frames' } as const;
@@ -43,6 +45,7 @@ const OPTION_KEYS: readonly (keyof TimelineOptions)[] = [
   'targetSize',
   'embedding',
   'readTimeoutMs',
+  'connectTimeoutMs',
   'signal',
   'stdin',
   'onInfo',
@@ -56,6 +59,7 @@ export interface ResolvedTimelineOptions {
   readonly targetSize: number;
   readonly embedding: boolean;
   readonly readTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   readonly signal: AbortSignal | undefined;
   readonly stdin: TimelineOptions['stdin'];
   readonly onInfo: TimelineOptions['onInfo'];
@@ -79,9 +83,10 @@ export function resolveTimelineOptions(opts: TimelineOptions = {}, name: (key: s
   );
   const units = checkWindowOptions(opts, SEGLEN, name as WindowOptionNamer);
   const readTimeoutMs = opts.readTimeoutMs === undefined ? DEFAULT_READ_TIMEOUT_MS : checkInteger(name('readTimeoutMs'), opts.readTimeoutMs, 1, 24 * 3600 * 1000);
+  const connectTimeoutMs = opts.connectTimeoutMs === undefined ? DEFAULT_CONNECT_TIMEOUT_MS : checkInteger(name('connectTimeoutMs'), opts.connectTimeoutMs, 1, 24 * 3600 * 1000);
   if (opts.onInfo !== undefined && typeof opts.onInfo !== 'function') throw invalidOption(name('onInfo'), 'function', opts.onInfo);
   if (opts.stdin !== undefined && (typeof opts.stdin !== 'object' || opts.stdin === null || typeof opts.stdin.pipe !== 'function')) throw invalidOption(name('stdin'), 'readable stream', opts.stdin);
-  return { units, topK: c.topK, segNum: c.segNum, shortSize: c.shortSize, targetSize: c.targetSize, embedding: c.embedding, readTimeoutMs, signal: c.signal, stdin: opts.stdin, onInfo: opts.onInfo };
+  return { units, topK: c.topK, segNum: c.segNum, shortSize: c.shortSize, targetSize: c.targetSize, embedding: c.embedding, readTimeoutMs, connectTimeoutMs, signal: c.signal, stdin: opts.stdin, onInfo: opts.onInfo };
 }
 
 /** Builds a window's model input from the ring of crops, as loadVideo would for a video of just those frames. */
@@ -119,7 +124,7 @@ export function cropPipeline(width: number, height: number, shortSize: number, t
 export async function* runTimeline(predictor: TimelinePredictor, input: string, opts: TimelineOptions = {}): AsyncGenerator<WindowResult, void, undefined> {
   const o = resolveTimelineOptions(opts);
   if (typeof input !== 'string' || input === '') throw invalidOption('input', 'a file path, "-" or a stream URL', input);
-  const stream = await openVideoStream(input, { readTimeoutMs: o.readTimeoutMs, signal: o.signal, stdin: o.stdin });
+  const stream = await openVideoStream(input, { readTimeoutMs: o.readTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, signal: o.signal, stdin: o.stdin });
   let inflight: Promise<WindowResult> | undefined;
   try {
     const frames = stream.frames();
@@ -202,7 +207,7 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
 export async function loadStreamClip(input: string, options: LoadVideoOptions): Promise<{ data: Float32Array; dims: [1, number, number, number, number] }> {
   const opts = resolveLoadVideoOptions(options);
   if (opts.seglen !== SEGLEN) throw invalidOption('seglen', `${SEGLEN}`, opts.seglen);
-  const stream = await openVideoStream(input, { readTimeoutMs: opts.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS, signal: opts.signal });
+  const stream = await openVideoStream(input, { readTimeoutMs: opts.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS, connectTimeoutMs: Math.max(opts.timeoutMs ?? 0, DEFAULT_CONNECT_TIMEOUT_MS), signal: opts.signal });
   try {
     const frames = stream.frames();
     let next = await frames.next();

@@ -46,10 +46,12 @@ export interface TimelineOptions extends WindowOptions {
   /** Add each window's 1024-value embedding. Default false. */
   embedding?: boolean;
   /**
-   * A stream (or a file) that gives no frame for this long is stopped with E_STREAM_TIMEOUT; windows already
-   * yielded stay valid. Also bounds connecting to a URL. Default 30000 ms.
+   * A stream (or a file) that gives no new frame for this long is stopped with E_STREAM_TIMEOUT; windows already
+   * yielded stay valid. Default 30000 ms.
    */
   readTimeoutMs?: number;
+  /** Limit until the first frame (starting ffmpeg, connecting, stream probing). Default 30000 ms. */
+  connectTimeoutMs?: number;
   /** Aborting ends ffmpeg; the iteration then rejects with E_CANCELLED. */
   signal?: AbortSignal;
   /** The stream read for the input `-` (default process.stdin). */

@@ -26,8 +26,13 @@ export interface StreamInfo {
 }
 
 export interface OpenStreamOptions {
-  /** No frame for this long (from the start, or between two frames) stops ffmpeg with E_STREAM_TIMEOUT. */
+  /** No new frame for this long (between two frames) stops ffmpeg with E_STREAM_TIMEOUT. */
   readTimeoutMs: number;
+  /**
+   * Until the first frame (ffmpeg starting, connecting, probing the stream: about 5 s of data) the limit is this
+   * one instead. Default: readTimeoutMs.
+   */
+  connectTimeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
   /** The stream behind `-` (default process.stdin). */
   stdin?: (NodeJS.ReadableStream & { isTTY?: boolean }) | undefined;
@@ -62,9 +67,12 @@ export function streamSource(input: string, cwd = process.cwd()): StreamSource {
   return { kind: 'file', path: resolve(cwd, input) };
 }
 
-/** ffmpeg's options that bound network waits (microseconds), before -i. Our own read timer covers the rest. */
+/**
+ * ffmpeg's options that bound network waits (microseconds), before -i: a backstop at twice our own read timer plus
+ * a second, so that normally our timer fires first (E_STREAM_TIMEOUT, windows kept) rather than ffmpeg's error.
+ */
 function networkArgs(protocol: string, timeoutMs: number): string[] {
-  const us = String(Math.max(1, Math.round(timeoutMs * 1000)));
+  const us = String(Math.max(1, Math.round((2 * timeoutMs + 1000) * 1000)));
   if (protocol === 'udp') return ['-timeout', us];
   // rtsp's "-timeout" meant a listen timeout before ffmpeg 5: left to the read timer.
   if (protocol.startsWith('rtsp')) return [];
@@ -140,6 +148,9 @@ function failureOf(source: StreamSource, tools: FfmpegInfo, code: number | null,
     if (source.kind === 'url' && /Connection refused|Connection timed out|timed out|Failed to resolve|Name or service not known|No route to host|Network is unreachable|Server returned|Input\/output error|Invalid data found|End of file/i.test(stderr)) {
       return new StnetError('E_STREAM_UNREACHABLE', `Cannot open the stream ${name}: ${stderrSummary(stderr)}`, { path: name, cause: new Error(stderr.slice(-4000)) });
     }
+  }
+  if (code !== 0 && exitSignal === null && frames > 0 && source.kind === 'url' && /timed out/i.test(stderr)) {
+    return new StnetError('E_STREAM_TIMEOUT', `${name} stopped sending after frame ${frames} (ffmpeg: ${stderrSummary(stderr)}); raise the read timeout (--read_timeout, readTimeoutMs) if the source is slow`, { path: name });
   }
   const failed = childFailure({ code, exitSignal, stderr }, { tool: 'ffmpeg', version: tools.version, bin: tools.ffmpeg, doing: 'decoding', cannot: `cannot decode ${name}`, path: name });
   if (failed) return failed;
@@ -270,14 +281,17 @@ class FfmpegStream implements VideoStream {
 
   /** Waits for `p`, but stops ffmpeg with E_STREAM_TIMEOUT (or E_CANCELLED) if it takes longer than the read timeout. */
   private withTimeout<T>(p: Promise<T>): Promise<T> {
-    const ms = this.opts.readTimeoutMs;
+    const first = this.framesOut === 0;
+    const ms = first ? (this.opts.connectTimeoutMs ?? this.opts.readTimeoutMs) : this.opts.readTimeoutMs;
     const name = displayName(this.source);
     return new Promise<T>((resolveP, rejectP) => {
       let stopped = false;
       const timer = setTimeout(() => {
         stopped = true;
-        const what = this.framesOut === 0 ? 'gave no frame' : `gave no new frame after frame ${this.framesOut}`;
-        this.fail(new StnetError('E_STREAM_TIMEOUT', `${name} ${what} for ${ms} ms and was stopped; raise the read timeout (--read_timeout, readTimeoutMs) if the source is slow`, { path: name }));
+        const err = first
+          ? new StnetError('E_STREAM_TIMEOUT', `${name} gave no frame within ${ms} ms of starting and was stopped; raise the connect timeout (--connect_timeout, connectTimeoutMs) if the source is slow to start`, { path: name })
+          : new StnetError('E_STREAM_TIMEOUT', `${name} gave no new frame after frame ${this.framesOut} for ${ms} ms and was stopped; raise the read timeout (--read_timeout, readTimeoutMs) if the source is slow`, { path: name });
+        this.fail(err);
         rejectP(this.failure);
       }, ms);
       const onAbort = (): void => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TIMELINE_INT_OPTIONS, TIMELINE_SECONDS_OPTIONS } from '../../src/cli/options.js';
 import { TIMELINE_FORMATS } from '../../src/timeline/format.js';
-import { DEFAULT_READ_TIMEOUT_MS } from '../../src/timeline/runner.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_READ_TIMEOUT_MS } from '../../src/timeline/runner.js';
 import { WINDOW_DEFAULTS } from '../../src/timeline/windows.js';
 
 const DOC = readFileSync(new URL('../../docs/timeline.md', import.meta.url), 'utf8');
@@ -14,6 +14,7 @@ describe('docs/timeline.md', () => {
     expect(DOC).toContain(`| \`--window <s>\` | ${WINDOW_DEFAULTS.windowSec} |`);
     expect(DOC).toContain(`| \`--stride <s>\` | ${WINDOW_DEFAULTS.strideSec} |`);
     expect(DOC).toContain(`| \`--read_timeout <ms>\` | ${DEFAULT_READ_TIMEOUT_MS} |`);
+    expect(DOC).toContain(`| \`--connect_timeout <ms>\` | ${DEFAULT_CONNECT_TIMEOUT_MS} |`);
   });
 
   it('describes every format and the stream error codes', () => {

@@ -159,9 +159,9 @@ describe.skipIf(!HAS_GOLDEN)(`timeline runner${HAS_GOLDEN ? '' : ` (${GOLDEN_SKI
 
     it('a stream that stops sending fails with E_STREAM_TIMEOUT after the read timeout, the windows before it kept', async () => {
       const t0 = Date.now();
-      const { windows, error } = await collectUntilError(`${base}/stall.ts`, { ...SMALL, windowFrames: 10, strideFrames: 10, readTimeoutMs: 1500 });
-      expect(error).toMatchObject({ code: 'E_STREAM_TIMEOUT', message: expect.stringMatching(/stall\.ts gave no new frame after frame \d+ for 1500 ms and was stopped; raise the read timeout/) });
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+      const { windows, error } = await collectUntilError(`${base}/stall.ts`, { ...SMALL, windowFrames: 10, strideFrames: 10, readTimeoutMs: 3000 });
+      expect(error).toMatchObject({ code: 'E_STREAM_TIMEOUT', message: expect.stringMatching(/stall\.ts gave no new frame after frame \d+ for 3000 ms and was stopped; raise the read timeout/) });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
       expect(windows.length).toBeGreaterThanOrEqual(8);
       expect(windows.map((w) => w.startFrame)).toEqual(windows.map((_, i) => i * 10));
       expect(mediaChildren()).toEqual([]);
@@ -185,9 +185,19 @@ describe.skipIf(!HAS_GOLDEN)(`timeline runner${HAS_GOLDEN ? '' : ` (${GOLDEN_SKI
   it('stdin that stops sending: E_STREAM_TIMEOUT, windows so far kept, ffmpeg ended', async () => {
     const stdin = new PassThrough();
     stdin.write(longTs.subarray(0, Math.floor(longTs.length * 0.8))); // never ended
-    const { windows, error } = await collectUntilError('-', { ...SMALL, windowFrames: 10, strideFrames: 10, readTimeoutMs: 1500, stdin });
+    const { windows, error } = await collectUntilError('-', { ...SMALL, windowFrames: 10, strideFrames: 10, readTimeoutMs: 3000, stdin });
     expect(error).toMatchObject({ code: 'E_STREAM_TIMEOUT', message: expect.stringMatching(/^stdin gave no new frame/) });
     expect(windows.length).toBeGreaterThanOrEqual(2);
+    expect(mediaChildren()).toEqual([]);
+  });
+
+  it('an input that never gives a first frame stops after the connect timeout', async () => {
+    const stdin = new PassThrough(); // open, never written to
+    const t0 = Date.now();
+    const { windows, error } = await collectUntilError('-', { ...SMALL, connectTimeoutMs: 1000, stdin });
+    expect(error).toMatchObject({ code: 'E_STREAM_TIMEOUT', message: expect.stringMatching(/^stdin gave no frame within 1000 ms of starting and was stopped; raise the connect timeout \(--connect_timeout/) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+    expect(windows).toEqual([]);
     expect(mediaChildren()).toEqual([]);
   });
 
@@ -229,6 +239,7 @@ describe.skipIf(!HAS_GOLDEN)(`timeline runner${HAS_GOLDEN ? '' : ` (${GOLDEN_SKI
       [{ windowFrames: 3 }, /at least seglen \(5\) frames/],
       [{ topK: 0 }, /topK/],
       [{ readTimeoutMs: 0 }, /readTimeoutMs/],
+      [{ connectTimeoutMs: 1.5 }, /connectTimeoutMs/],
       [{ windowSize: 3 } as TimelineOptions, /Unknown timeline option "windowSize"/],
     ];
     for (const [opts, message] of cases) {
