@@ -1,7 +1,8 @@
 // Batch throughput of model.classify (issue 10 target 2): 4 videos (3 SD + 1 720p, seg 25, 256 px, 2 onnxruntime
 // threads) against 4 bare forwards of the same model on a prepared tensor, and the same batch with the decoding
 // ffprobe/ffmpeg children at a lower OS priority (loadVideo's `niceness`), all interleaved in one run.
-//   node bench/classify.mjs [--quick] [--rounds N] [--threads N] [weights]
+//   node bench/classify.mjs [--quick] [--rounds N] [--threads N] [--baseline DIR] [weights]
+// --baseline DIR: also the same batch with the loadVideo of another build (DIR with its own dist/), for before/after.
 // --quick: seg_num 7 at 112 px. Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor
 // stream, decompressed into .cache/bench. The 720p clip is made at bench time from a shared sample clip.
 import { execFileSync } from 'node:child_process';
@@ -21,7 +22,9 @@ const rounds = opt('--rounds', 2);
 const threads = opt('--threads', 2);
 const videosDir = join(ROOT, '..', 'shared', 'fixtures', 'videos');
 const golden = join(ROOT, '..', 'shared', 'fixtures', 'golden', 'stnet_seed7_q.lodtensor.xz');
-let weights = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--threads'].includes(args[i - 1]));
+let weights = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--threads', '--baseline'].includes(args[i - 1]));
+const baselineAt = args.indexOf('--baseline');
+const baseline = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 if (!weights && existsSync(golden)) {
   mkdirSync(join(ROOT, '.cache', 'bench'), { recursive: true });
   weights = join(ROOT, '.cache', 'bench', 'stnet_seed7_q.lodtensor');
@@ -50,13 +53,14 @@ const clip = await loadVideo(videos[0], { ...size, seglen: 5 });
 async function bare() {
   for (let i = 0; i < videos.length; i++) await model.predict(clip.data, clip.dims);
 }
-const classifyWith = (niceness) => async () => {
+const baselineLoad = baseline ? (await import(join(baseline, 'dist', 'video', 'load-video.js'))).loadVideo : undefined;
+const classifyWith = (niceness, loader = loadVideo) => async () => {
   // classifyVideos is what model.classify runs; the loader is wrapped only to pass the priority.
-  const load = (path, o) => loadVideo(path, { ...o, niceness });
+  const load = (path, o) => loader(path, niceness === undefined ? o : { ...o, niceness });
   const results = await classifyVideos(model, load, videos, validateClassifyOptions({ ...size, topK: 5 }));
   if (!results.every((r) => r.ok)) throw new Error(JSON.stringify(results));
 };
-const variants = { bare, classify: classifyWith(0), 'classify, decode at niceness 10': classifyWith(10) };
+const variants = { bare, classify: classifyWith(0), 'classify, decode at niceness 10': classifyWith(10), ...(baselineLoad ? { 'classify, baseline loadVideo': classifyWith(undefined, baselineLoad) } : {}) };
 
 await variants.classify(); // warm-up: first-run allocations in onnxruntime and the page cache
 const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));

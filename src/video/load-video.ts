@@ -29,8 +29,9 @@ export interface LoadVideoOptions {
   /** Aborting kills ffmpeg at once and rejects with E_CANCELLED. */
   signal?: AbortSignal;
   /**
-   * OS priority of ffprobe/ffmpeg relative to this process (os.setPriority niceness added, 0..19). Default 0.
-   * A batch that decodes the next video while onnxruntime runs can pass 10 so decoding takes only idle cores.
+   * OS priority of ffprobe/ffmpeg relative to this process (os.setPriority niceness added, 0..19). Default 0:
+   * measured on a machine busy with other work, decoding at niceness 10 next to onnxruntime made a batch slower
+   * (docs/model.md), because the nice'd decoder then waits for every other process too.
    */
   niceness?: number;
 }
@@ -90,6 +91,8 @@ export const LOAD_VIDEO_LIMITS = Object.freeze({
 
 /** Base of the default timeout; the video's duration is added to it. */
 export const DEFAULT_TIMEOUT_BASE_MS = 120_000;
+/** Default `niceness`: the children run at this process's priority. */
+export const DEFAULT_NICENESS = 0;
 
 const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal', 'niceness'] as const satisfies readonly (keyof LoadVideoOptions)[];
 /** Largest clip tensor accepted (elements), far above the reference's 25*15*256*256 = 24.6 M. */
@@ -132,7 +135,7 @@ export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key:
   const timeoutMs = opts.timeoutMs === undefined ? undefined : int('timeoutMs', opts.timeoutMs);
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', signal);
-  const niceness = int('niceness', opts.niceness ?? 0);
+  const niceness = int('niceness', opts.niceness ?? DEFAULT_NICENESS);
   return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness };
 }
 
