@@ -15,6 +15,7 @@ export const ENV_VARS = [
   { name: 'STNET_GRAPH_CACHE', meaning: '0 or false: never keep built graphs; 1 or true: keep them also for library calls with explicit weights' },
   { name: 'STNET_TOKEN', meaning: 'bearer token "stnet serve" requires (instead of --token)' },
   { name: 'STNET_FFMPEG, STNET_FFPROBE', meaning: 'ffmpeg/ffprobe binaries to use' },
+  { name: 'STNET_FONT', meaning: 'TrueType font for the labels an annotated video shows' },
 ] as const;
 
 function read(name: string): string | undefined {
@@ -66,6 +67,11 @@ export function envToken(): string | undefined {
 /** STNET_FFMPEG / STNET_FFPROBE, or undefined when unset or empty. */
 export function envTool(name: 'STNET_FFMPEG' | 'STNET_FFPROBE'): string | undefined {
   return read(name);
+}
+
+/** STNET_FONT (the annotated video's label font), or undefined when unset or empty. */
+export function envFont(): string | undefined {
+  return read('STNET_FONT');
 }
 
 /**

@@ -19,6 +19,12 @@ describe('package entry', () => {
     expect(api.CLASSIFY_DEFAULTS.topK).toBe(5);
   });
 
+  it('keeps the internal loading helpers off the public API', () => {
+    expect('replicas' in api.StNet).toBe(false);
+    expect(Object.keys(api)).not.toContain('loadStnetModels');
+    expect(Object.keys(api)).not.toContain('loadModelBytes');
+  });
+
   it('errors carry stable codes', () => {
     const err = new api.StnetError('E_VIDEO_NOT_FOUND', 'video not found: x.mp4');
     expect(api.isStnetError(err)).toBe(true);

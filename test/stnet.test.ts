@@ -118,8 +118,8 @@ describe.skipIf(!HAS_GOLDEN)(`StNet with the golden weights${HAS_GOLDEN ? '' : `
   });
 });
 
-// The onnxruntime worker is eval'd CommonJS: it must not inherit host flags such as --input-type=module
-// (which made its `require` undefined). Runs the built package, as a user's ES-module script would.
+// The onnxruntime worker is dist/graph/ort-worker.js, started with new Worker(new URL(...)); it must not depend
+// on host flags such as --input-type=module. Runs the built package, as a user's ES-module script would.
 const DIST = new URL('../dist/index.js', import.meta.url);
 describe.skipIf(!HAS_GOLDEN)('StNet from a `node --input-type=module` script', () => {
   it('loads and predicts', async () => {

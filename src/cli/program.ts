@@ -21,8 +21,7 @@ export { readList } from './run.js';
 
 const ENV_HELP = `
 Environment:
-${ENV_VARS.map((e) => `  ${e.name.padEnd(27)}${e.meaning}`).join('\n')}
-  NO_COLOR                   no colour in text output
+${[...ENV_VARS, { name: 'NO_COLOR', meaning: 'no colour in text output' }].map((e) => `  ${e.name.padEnd(29)}${e.meaning}`).join('\n')}
 `;
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */

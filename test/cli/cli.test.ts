@@ -294,7 +294,6 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     expect(r.out).toMatch(/stnet .* 2\/2 videos/);
     expect(r.out).toContain(`\x1b[1m${AVI}\x1b[22m  (decode `);
     expect(r.out).toContain(`\x1b[1m${MP4}\x1b[22m  (decode `);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: the terminal's escape sequence is what is tested
     expect(r.out).toMatch(/\x1b\[2K$/); // the bar's line is cleared at the end
   });
 
