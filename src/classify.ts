@@ -7,7 +7,7 @@
 import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
 import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from './graph/stnet.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
-import { LOAD_VIDEO_DEFAULTS, type LoadVideoOptions } from './video/load-video.js';
+import { LOAD_VIDEO_DEFAULTS, LOAD_VIDEO_LIMITS, resolveLoadVideoOptions, type LoadVideoOptionName, type LoadVideoOptions } from './video/load-video.js';
 
 export { NUM_CLASSES, SEGLEN };
 
@@ -20,17 +20,16 @@ export const CLASSIFY_DEFAULTS = Object.freeze({
 });
 
 /**
- * Bounds checked before any work; the CLI's messages and --help use the same table. The video entries are to come
- * from the loader (src/video/load-video.ts LOAD_VIDEO_LIMITS, with resolveLoadVideoOptions doing their checks) once
- * its stage exports them; until then they are repeated here.
+ * Bounds checked before any work; the CLI's messages and --help use the same table. topK is classify's own; the
+ * video entries are the loader's (src/video/load-video.ts owns them and checks them in resolveLoadVideoOptions).
  */
 export const CLASSIFY_LIMITS = Object.freeze({
-  topK: [1, NUM_CLASSES],
-  segNum: [1, 100],
-  shortSize: [32, 1024],
-  targetSize: [32, 1024],
-  decodeTimeoutMs: [1, 24 * 3600 * 1000],
-} as const satisfies Record<string, readonly [number, number]>);
+  topK: [1, NUM_CLASSES] as const,
+  segNum: LOAD_VIDEO_LIMITS.segNum,
+  shortSize: LOAD_VIDEO_LIMITS.shortSize,
+  targetSize: LOAD_VIDEO_LIMITS.targetSize,
+  decodeTimeoutMs: LOAD_VIDEO_LIMITS.timeoutMs,
+} satisfies Record<string, readonly [number, number]>);
 
 export interface Prediction {
   /** Kinetics-400 class name, underscore form (`arm_wrestling`). */
@@ -134,21 +133,20 @@ export interface ResolvedClassifyOptions {
 export function validateClassifyOptions(opts: ClassifyOptions = {}, name: OptionNamer = (k) => k): ResolvedClassifyOptions {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'object', opts);
   checkKnownKeys(opts, OPTION_KEYS);
-  const int = (key: keyof typeof CLASSIFY_LIMITS, fallback: number | undefined): number | undefined => {
-    const value = opts[key];
-    if (value === undefined) return fallback;
-    const [min, max] = CLASSIFY_LIMITS[key];
-    return checkInteger(name(key), value, min, max);
-  };
-  const topK = int('topK', CLASSIFY_DEFAULTS.topK) as number;
-  const segNum = int('segNum', CLASSIFY_DEFAULTS.segNum) as number;
-  const shortSize = int('shortSize', CLASSIFY_DEFAULTS.shortSize) as number;
-  const targetSize = int('targetSize', CLASSIFY_DEFAULTS.targetSize) as number;
-  const decodeTimeoutMs = int('decodeTimeoutMs', undefined);
-  if (targetSize > shortSize) {
-    // The reference's centre crop asserts the resized frame is at least the crop size.
-    throw invalidOption(name('targetSize'), `integer <= ${name('shortSize')} (${shortSize})`, targetSize);
-  }
+  const topK = opts.topK === undefined ? CLASSIFY_DEFAULTS.topK : checkInteger(name('topK'), opts.topK, ...CLASSIFY_LIMITS.topK);
+  // The video options are the loader's: it checks them (bounds, targetSize <= shortSize), in the caller's names.
+  const loaderName: Partial<Record<LoadVideoOptionName, keyof ClassifyOptions>> = { timeoutMs: 'decodeTimeoutMs' };
+  const video = resolveLoadVideoOptions(
+    {
+      ...(opts.segNum !== undefined ? { segNum: opts.segNum } : {}),
+      ...(opts.shortSize !== undefined ? { shortSize: opts.shortSize } : {}),
+      ...(opts.targetSize !== undefined ? { targetSize: opts.targetSize } : {}),
+      ...(opts.decodeTimeoutMs !== undefined ? { timeoutMs: opts.decodeTimeoutMs } : {}),
+    },
+    (key) => name(loaderName[key] ?? (key as keyof ClassifyOptions)),
+  );
+  const { segNum, shortSize, targetSize } = video;
+  const decodeTimeoutMs = opts.decodeTimeoutMs === undefined ? undefined : video.timeoutMs;
   if (opts.embedding !== undefined && typeof opts.embedding !== 'boolean') throw invalidOption(name('embedding'), 'boolean', opts.embedding);
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') throw invalidOption(name('onProgress'), 'function', opts.onProgress);
   if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', opts.signal);

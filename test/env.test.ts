@@ -26,11 +26,7 @@ describe('environment variables', () => {
     const offenders = (readdirSync(src, { recursive: true }) as string[])
       .filter((f) => f.endsWith('.ts') && f !== 'env.ts')
       .filter((f) => /process\.env(\.STNET_|\[['"]STNET_|\[envName\])/.test(readFileSync(new URL(f, src), 'utf8')));
-    // Still reading their variable themselves, until their owners switch to env.ts's readers: video/ffmpeg.ts
-    // (STNET_FFMPEG/STNET_FFPROBE: envTool), server/serve.ts (STNET_TOKEN: envToken), timeline/annotate.ts
-    // (STNET_FONT: envFont). Any other file is a new drift.
-    const pending = [join('video', 'ffmpeg.ts'), join('server', 'serve.ts'), join('timeline', 'annotate.ts')];
-    expect(offenders.filter((f) => !pending.includes(f))).toEqual([]);
+    expect(offenders).toEqual([]);
   });
 
   it('STNET_DOWNLOAD_TIMEOUT_MS: a positive integer, else E_INVALID_OPTION naming the variable', async () => {

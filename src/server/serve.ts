@@ -8,6 +8,7 @@
 // RSS per extra worker, measured with the golden weights; docs/server.md).
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
+import { envToken } from '../env.js';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { MAX_THREADS, loadStnetModels } from '../stnet.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
@@ -134,9 +135,9 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
   const workers = checkInteger('workers', opts.workers ?? Math.max(1, Math.floor(cores / 2)), 1, 256);
   const threads = checkInteger('threads', opts.threads ?? Math.max(1, Math.floor(cores / workers)), 1, MAX_THREADS);
   const maxUploadMb = opts.maxUploadMb ?? SERVE_DEFAULTS.maxUploadMb;
-  if (typeof maxUploadMb !== 'number' || !Number.isFinite(maxUploadMb) || maxUploadMb <= 0) throw invalidOption('max_upload_mb', 'positive number of MiB', maxUploadMb);
+  if (typeof maxUploadMb !== 'number' || !Number.isFinite(maxUploadMb) || maxUploadMb <= 0) throw invalidOption('maxUploadMb', 'positive number of MiB', maxUploadMb);
   const maxQueue = checkInteger('maxQueue', opts.maxQueue ?? 2 * workers, 0, 100_000);
-  const token = opts.token ?? (process.env.STNET_TOKEN !== undefined && process.env.STNET_TOKEN !== '' ? process.env.STNET_TOKEN : undefined);
+  const token = opts.token ?? envToken();
   if (token !== undefined && (typeof token !== 'string' || token.length < 1)) throw invalidOption('token', 'non-empty string', token);
   const shutdownGraceMs = checkInteger('shutdownGraceMs', opts.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs, 0);
   return { host, port, workers, threads, maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024), maxQueue, token, shutdownGraceMs };

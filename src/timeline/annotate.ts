@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { envFont } from '../env.js';
 import { StnetError, invalidOption } from '../errors.js';
 import { runChild, stderrSummary } from '../video/child.js';
 import { findFfmpeg } from '../video/ffmpeg.js';
@@ -42,8 +43,8 @@ const FONT_CANDIDATES = [
 ];
 
 export function findFont(): string {
-  const env = process.env.STNET_FONT;
-  if (env !== undefined && env !== '') {
+  const env = envFont();
+  if (env !== undefined) {
     if (!existsSync(env)) throw new StnetError('E_FONT_MISSING', `STNET_FONT points to ${env}, which does not exist; fix or unset it`, { path: env });
     return env;
   }

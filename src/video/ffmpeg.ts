@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { envTool } from '../env.js';
 import { StnetError } from '../errors.js';
 
 export type FfmpegSource = 'env' | 'path' | 'bundled';
@@ -89,8 +90,8 @@ interface Candidate {
 }
 
 function locate(tool: 'ffmpeg' | 'ffprobe', envName: 'STNET_FFMPEG' | 'STNET_FFPROBE', sibling?: Candidate): Candidate {
-  const env = process.env[envName];
-  if (env !== undefined && env !== '') {
+  const env = envTool(envName);
+  if (env !== undefined) {
     const bin = isAbsolute(env) ? env : resolve(env);
     // The user asked for this binary explicitly: a wrong value is an error, not a reason to pick another one.
     if (!existsSync(bin)) throw new StnetError('E_FFMPEG_MISSING', `${envName} points to ${bin}, which does not exist. Fix or unset ${envName}. ${HOW_TO_GET}`, { path: bin });
@@ -143,7 +144,7 @@ const cache = new Map<string, Promise<FfmpegInfo>>();
  * Throws E_FFMPEG_MISSING, saying how to get ffmpeg, when there is none or a configured one does not run.
  */
 export async function findFfmpeg(): Promise<FfmpegInfo> {
-  const key = [process.env.STNET_FFMPEG ?? '', process.env.STNET_FFPROBE ?? '', process.env.PATH ?? ''].join('\0');
+  const key = [envTool('STNET_FFMPEG') ?? '', envTool('STNET_FFPROBE') ?? '', process.env.PATH ?? ''].join('\0');
   let hit = cache.get(key);
   if (!hit) {
     hit = discover();

@@ -35,7 +35,7 @@ describe('resolveServeOptions', () => {
     [{ port: 70000 }, 'Expected integer between 0 and 65535 for port but received 70000'],
     [{ workers: 0 }, 'Expected integer between 1 and 256 for workers but received 0'],
     [{ threads: 1.5 }, 'Expected integer between 1 and 1024 for threads but received 1.5'],
-    [{ maxUploadMb: -1 }, 'Expected positive number of MiB for max_upload_mb but received -1'],
+    [{ maxUploadMb: -1 }, 'Expected positive number of MiB for maxUploadMb but received -1'],
     [{ host: '' }, 'Expected host name or IP address for host but received ""'],
     [{ token: '' }, 'Expected non-empty string for token but received ""'],
     [{ prot: 1 }, /^Unknown serve option "prot" \(did you mean port\?\); expected one of host, port,/],
