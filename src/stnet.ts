@@ -20,6 +20,12 @@ import {
 } from './classify.js';
 import { loadVideo } from './video/load-video.js';
 import type { StnetWeights } from './weights/types.js';
+import { readStnetModel } from './graph/model-file.js';
+import { buildInt8Model, calibrationIdentity } from './quantize.js';
+
+/** Numeric precision of the graph: fp32 (default), or int8 (QDQ, calibrated; see docs/model.md "int8"). */
+export type Precision = 'fp32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 export interface StNetLoadOptions extends DownloadOptions {
   /** Weights file, module folder or archive (default: STNET_WEIGHTS, then the cache, then a download; see resolveWeights). */
@@ -28,10 +34,16 @@ export interface StNetLoadOptions extends DownloadOptions {
   threads?: number;
   /** Run on the CUDA execution provider (needs onnxruntime-node installed with CUDA). Default false. */
   useGpu?: boolean;
+  /** 'fp32' (default) or 'int8': the graph quantized with ranges calibrated on `calibration` (CPU only). */
+  precision?: Precision;
+  /** int8 calibration videos (default: the bundled example clip). The int8 graph is cached per weights and calibration. */
+  calibration?: readonly string[];
+  /** A graph written by `stnet export-onnx` or `stnet quantize` to run instead of building one from weights. */
+  model?: string;
 }
 
 /** Every key StNet.load accepts; anything else is a typo and is refused (a new option must be added here). */
-const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', ...DOWNLOAD_OPTION_KEYS];
+const LOAD_OPTION_KEYS: readonly string[] = ['weights', 'threads', 'useGpu', 'precision', 'calibration', 'model', ...DOWNLOAD_OPTION_KEYS];
 /** Most onnxruntime intra-op threads a model may ask for (shared by the CLI's and the server's checks). */
 export const MAX_THREADS = 1024;
 
@@ -42,7 +54,16 @@ export interface StNetOutputs {
 }
 
 /** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
-export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_OPTION_KEYS): { weights: string | undefined; threads: number; useGpu: boolean } {
+export interface CheckedLoadOptions {
+  weights: string | undefined;
+  threads: number;
+  useGpu: boolean;
+  precision: Precision;
+  calibration: readonly string[] | undefined;
+  model: string | undefined;
+}
+
+export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_OPTION_KEYS): CheckedLoadOptions {
   if (opts === undefined) opts = {};
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) throw invalidOption('options', 'an object', opts);
   const o = opts as Record<string, unknown>;
@@ -50,7 +71,20 @@ export function checkLoadOptions(opts: unknown, keys: readonly string[] = LOAD_O
   if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
   const threads = o.threads === undefined ? availableParallelism() : checkInteger('threads', o.threads, 1, MAX_THREADS);
   if (o.useGpu !== undefined && typeof o.useGpu !== 'boolean') throw invalidOption('useGpu', 'a boolean', o.useGpu);
-  return { weights: o.weights as string | undefined, threads, useGpu: o.useGpu === true };
+  const precision = o.precision ?? 'fp32';
+  if (!PRECISIONS.includes(precision as Precision)) throw invalidOption('precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), precision);
+  if (o.model !== undefined && (typeof o.model !== 'string' || o.model === '')) throw invalidOption('model', 'a non-empty path string', o.model);
+  if (o.model !== undefined && o.weights !== undefined) throw new StnetError('E_INVALID_OPTION', 'give either model (a graph file) or weights, not both');
+  const cal = o.calibration;
+  if (cal !== undefined && (!Array.isArray(cal) || cal.length === 0 || cal.some((p) => typeof p !== 'string' || p === ''))) {
+    throw invalidOption('calibration', 'a non-empty array of video paths', Array.isArray(cal) ? JSON.stringify(cal) : cal);
+  }
+  if (cal !== undefined && (precision !== 'int8' || o.model !== undefined)) throw new StnetError('E_INVALID_OPTION', "calibration only applies to precision 'int8' built from weights (not with fp32 or a model file)");
+  // onnxruntime's CUDA provider has no fused QLinearConv: the QDQ graph would run as float there, untested, so refused.
+  if (precision === 'int8' && o.useGpu === true) {
+    throw new StnetError('E_INVALID_OPTION', "precision 'int8' runs on the CPU only (onnxruntime's CUDA provider does not run the QDQ graph as int8); drop useGpu / --use_gpu or use precision 'fp32'");
+  }
+  return { weights: o.weights as string | undefined, threads, useGpu: o.useGpu === true, precision: precision as Precision, calibration: cal as readonly string[] | undefined, model: o.model as string | undefined };
 }
 
 export class StNet {
@@ -61,8 +95,10 @@ export class StNet {
 
   private constructor(
     private readonly session: ModelSession,
-    /** The weights file the model was built from (undefined when built from weights in memory). */
+    /** The weights file the model was built from (undefined when built from weights in memory or a model file). */
     readonly weightsPath: string | undefined,
+    /** The graph's precision. */
+    readonly precision: Precision = 'fp32',
   ) {
     this.threads = session.threads;
     this.provider = session.provider;
@@ -74,14 +110,26 @@ export class StNet {
     // Fail before the weights are read: loading them takes a second or more.
     if (o.useGpu) assertGpuAvailable();
     const dl = checkDownloadOptions(opts);
+    if (o.model !== undefined) {
+      // A graph file: checked as a StNet graph, never cached (it is already a file).
+      const file = await readStnetModel(o.model);
+      if (opts.precision !== undefined && opts.precision !== file.precision) {
+        throw new StnetError('E_INVALID_OPTION', `precision ${JSON.stringify(opts.precision)} was asked for, but ${o.model} is a ${file.precision} graph; drop precision or give the other file`, { path: o.model });
+      }
+      if (file.precision === 'int8' && o.useGpu) throw new StnetError('E_INVALID_OPTION', `${o.model} is an int8 graph, which runs on the CPU only; drop useGpu / --use_gpu`);
+      return new StNet(await ModelSession.create(file.bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined, file.precision);
+    }
     const { path, source, weights: downloaded } = await resolveWeights({ weights: o.weights, ...dl });
-    // The graph cache (src/weights/cache.ts): a second start reads the built graph instead of the weights.
-    const graphPath = graphCacheEnabled(dl.graphCache, source === 'cache' || source === 'download') ? graphCachePath(path, dl.cacheDir) : undefined;
+    const int8 = o.precision === 'int8' ? { calibration: o.calibration } : undefined;
+    // The graph cache (src/weights/cache.ts): a second start reads the built graph instead of the weights. An int8
+    // graph costs a calibration run to build, so it is cached for explicit weights too (its key covers the file).
+    const cacheOn = graphCacheEnabled(dl.graphCache, int8 !== undefined || source === 'cache' || source === 'download');
+    const graphPath = cacheOn ? graphCachePath(path, dl.cacheDir, int8 === undefined ? undefined : calibrationIdentity(o.calibration !== undefined ? { calibration: o.calibration } : {})) : undefined;
     if (graphPath !== undefined) {
       const cached = await readGraphCache(graphPath);
       if (cached !== undefined) {
         try {
-          return new StNet(await ModelSession.create(cached, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), path);
+          return new StNet(await ModelSession.create(cached, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), path, o.precision);
         } catch {
           // Unreadable by onnxruntime: rebuild it from the weights. (A GPU that is really missing fails again,
           // with E_GPU_UNAVAILABLE, when the rebuilt graph's session is created.)
@@ -97,7 +145,7 @@ export class StNet {
   /** Builds the model from weights already in memory (e.g. from loadWeights). */
   static async fromWeights(weights: StnetWeights, opts: Omit<StNetLoadOptions, 'weights'> = {}): Promise<StNet> {
     // Weights in memory: the path, download and cache options do not apply.
-    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
+    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && k !== 'model' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
     return StNet.create(weights, o, undefined);
   }
 
@@ -106,17 +154,18 @@ export class StNet {
    * The graph is built once; each session gets its own copy of the bytes. Internal: used by src/server.
    */
   static async replicas(weights: StnetWeights, count: number, opts: Omit<StNetLoadOptions, 'weights'>, onEach?: (i: number) => void): Promise<StNet[]> {
-    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
+    const o = checkLoadOptions(opts, LOAD_OPTION_KEYS.filter((k) => k !== 'weights' && k !== 'model' && !(DOWNLOAD_OPTION_KEYS as readonly string[]).includes(k)));
     checkInteger('count', count, 1);
     if (o.useGpu) assertGpuAvailable();
-    const model = buildStnetOnnx(weights);
+    const fp32 = buildStnetOnnx(weights);
+    const model = o.precision === 'int8' ? await buildInt8Model(fp32, { threads: o.threads, ...(o.calibration !== undefined ? { calibration: o.calibration } : {}) }) : fp32;
     const models: StNet[] = [];
     try {
       for (let i = 0; i < count; i++) {
         onEach?.(i);
         const last = i === count - 1;
         const bytes = last ? model : model.slice();
-        models.push(new StNet(await ModelSession.create(bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined));
+        models.push(new StNet(await ModelSession.create(bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined, o.precision));
       }
     } catch (err) {
       await Promise.allSettled(models.map((m) => m.close()));
@@ -125,13 +174,19 @@ export class StNet {
     return models;
   }
 
-  private static async create(weights: StnetWeights, o: { threads: number; useGpu: boolean }, path: string | undefined, graphPath?: string): Promise<StNet> {
+  private static async create(
+    weights: StnetWeights,
+    o: { threads: number; useGpu: boolean; precision: Precision; calibration?: readonly string[] | undefined },
+    path: string | undefined,
+    graphPath?: string,
+  ): Promise<StNet> {
     // The serialized model is the only copy of the weights we make; it is dropped once onnxruntime holds its own.
-    const model = buildStnetOnnx(weights);
+    const fp32 = buildStnetOnnx(weights);
+    const model = o.precision === 'int8' ? await buildInt8Model(fp32, { threads: o.threads, ...(o.calibration !== undefined ? { calibration: o.calibration } : {}) }) : fp32;
     // Written before the session takes (transfers) the bytes; a failed write only costs the next start.
     if (graphPath !== undefined) await writeGraphCache(graphPath, model);
     const session = await ModelSession.create(model, { threads: o.threads, useGpu: o.useGpu, transferModel: true });
-    return new StNet(session, path);
+    return new StNet(session, path, o.precision);
   }
 
   /** Softmax probabilities for input [B, segNum, 15, H, W] (normalized super-images): B*400 values, row-major. */

@@ -70,6 +70,9 @@ export interface RunValues {
   readonly weights: string | undefined;
   readonly weightsUrl: string | undefined;
   readonly useGpu: boolean;
+  /** --precision as typed (StNet.load checks it). */
+  readonly precision: string | undefined;
+  readonly model: string | undefined;
   readonly quiet: boolean;
   readonly topK: number | undefined;
   readonly segNum: number | undefined;
@@ -98,6 +101,8 @@ export function toRunValues(raw: Record<string, unknown>): RunValues {
     weights: raw.weights as string | undefined,
     weightsUrl: raw.weights_url as string | undefined,
     useGpu: raw.use_gpu === true,
+    precision: raw.precision as string | undefined,
+    model: raw.model as string | undefined,
     quiet: raw.quiet === true,
     topK: ints.topK,
     segNum: ints.segNum,

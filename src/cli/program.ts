@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { CLASSIFY_DEFAULTS, validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
-import { StnetError, isStnetError } from '../errors.js';
+import { StnetError, invalidOption, isStnetError } from '../errors.js';
 import { serveCommand } from '../server/serve.js';
 import { exportOnnx } from '../graph/stnet.js';
 import { StNet } from '../stnet.js';
@@ -20,6 +20,7 @@ import { formatter } from './format.js';
 import { EXIT_CODES, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, toServeOptions, type Format } from './options.js';
 import { colorEnabled, createUi, type Ui } from './progress.js';
 import { packageVersion } from '../version.js';
+import { exportInt8, registerQuantize } from './quantize.js';
 
 export interface CliIo {
   readonly stdout: NodeJS.WriteStream;
@@ -137,6 +138,8 @@ ${EXIT_CODE_HELP}${ENV_HELP}`,
     .addOption(new Option('--weights <path>', 'weights: .pdparams (pickle or LoDTensor stream), parameter or hub module folder, .tar/.tar.gz (default: STNET_WEIGHTS, else the cache, else download)'))
     .addOption(new Option('--weights_url <url>', 'download the weights from this URL instead of the official ones (default: STNET_WEIGHTS_URL)'))
     .addOption(new Option('--use_gpu', "run on onnxruntime's CUDA provider (needs onnxruntime-node installed with CUDA)"))
+    .addOption(new Option('--precision <p>', 'fp32 (default) or int8 (quantized graph, CPU only, built once and cached; see docs/model.md)'))
+    .addOption(new Option('--model <file>', 'run this graph (from stnet export-onnx or stnet quantize) instead of building one from weights'))
     .addOption(new Option('--quiet', 'no progress or info on stderr (errors and warnings still)'))
     .addHelpText(
       'after',
@@ -186,9 +189,12 @@ ${EXIT_CODE_HELP}`,
     .requiredOption('--out <file>', 'output .onnx file')
     .addOption(new Option('--weights <path>', 'weights (default: STNET_WEIGHTS, else the cache, else download)'))
     .addOption(new Option('--weights_url <url>', 'download URL when the weights are not cached'))
+    .addOption(new Option('--precision <p>', 'fp32 (default) or int8 (as stnet quantize with its defaults)'))
     .addOption(new Option('--quiet', 'no progress on stderr'))
-    .addHelpText('after', `\nExamples:\n  $ stnet export-onnx --out stnet.onnx\n  $ stnet export-onnx --weights STNET.pdparams --out stnet.onnx\n${EXIT_CODE_HELP}`)
+    .addHelpText('after', `\nExamples:\n  $ stnet export-onnx --out stnet.onnx\n  $ stnet export-onnx --precision int8 --out stnet-int8.onnx\n  $ stnet export-onnx --weights STNET.pdparams --out stnet.onnx\n${EXIT_CODE_HELP}`)
     .action(action((raw, ui, signal) => exportOnnxCommand(raw, ui, io, signal)));
+
+  registerQuantize(program, action, { stdout: io.stdout, cwd: io.cwd, readList }, EXIT_CODE_HELP);
 
   // --- serve (the HTTP service lives in src/server; this is only its flag translation)
   program
@@ -240,6 +246,8 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
     ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
     ...(values.threads !== undefined ? { threads: values.threads } : {}),
     useGpu: values.useGpu,
+    ...(values.precision !== undefined ? { precision: values.precision as 'fp32' | 'int8' } : {}),
+    ...(values.model !== undefined ? { model: resolve(io.cwd, values.model) } : {}),
     signal,
     onDownloadStart: hooks.onDownloadStart,
     onDownloadProgress: hooks.onDownloadProgress,
@@ -386,6 +394,8 @@ function sha256File(path: string): Promise<string> {
 // ---------------------------------------------------------------- export-onnx
 
 async function exportOnnxCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signal: AbortSignal): Promise<number> {
+  if (raw.precision !== undefined && raw.precision !== 'fp32' && raw.precision !== 'int8') throw invalidOption('--precision', '"fp32" or "int8"', raw.precision);
+  if (raw.precision === 'int8') return exportInt8(raw, ui, { stdout: io.stdout, cwd: io.cwd, readList }, signal);
   const out = resolve(io.cwd, raw.out as string);
   const resolved = await resolveWithUi({ weights: raw.weights as string | undefined, weightsUrl: raw.weights_url as string | undefined, signal }, ui);
   // A first-use download was parsed to validate it: export those weights instead of reading the file again.

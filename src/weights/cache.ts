@@ -95,7 +95,7 @@ const GRAPH_DIR = 'graphs';
 export const GRAPH_CACHE_KEEP = 2;
 
 /** Code whose output ends up in a cached graph: the graph builder, and the readers that decoded the weights. */
-const GRAPH_INPUT_CODE = ['graph/stnet', 'graph/onnx', 'weights/pickle', 'weights/lodtensor', 'weights/float32', 'weights/tensor'];
+const GRAPH_INPUT_CODE = ['graph/stnet', 'graph/onnx', 'graph/quantize', 'graph/calibrate', 'weights/pickle', 'weights/lodtensor', 'weights/float32', 'weights/tensor'];
 let builderIdMemo: string | undefined;
 
 /** The builder's identity: a change to the graph or reader code (or a new release) must never reuse an old graph. */
@@ -111,8 +111,11 @@ function builderId(): string {
   return (builderIdMemo = h.digest('hex'));
 }
 
-/** Where the graph for these weights lives, or undefined when the weights are a directory/archive we cannot stat as one file. */
-export function graphCachePath(weightsPath: string, home?: string): string | undefined {
+/**
+ * Where the graph for these weights lives, or undefined when the weights are a directory/archive we cannot stat as
+ * one file. `variant` tells graphs of the same weights apart (the int8 graph: its calibration identity).
+ */
+export function graphCachePath(weightsPath: string, home?: string, variant?: string): string | undefined {
   let st;
   let real;
   try {
@@ -123,7 +126,7 @@ export function graphCachePath(weightsPath: string, home?: string): string | und
   }
   if (!st.isFile()) return undefined;
   const key = createHash('sha256')
-    .update(JSON.stringify({ real, size: String(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), dev: String(st.dev), builder: builderId() }))
+    .update(JSON.stringify({ real, size: String(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), dev: String(st.dev), builder: builderId(), ...(variant !== undefined ? { variant } : {}) }))
     .digest('hex')
     .slice(0, 32);
   return join(stnetHome(home), GRAPH_DIR, `${key}.onnx`);
