@@ -100,8 +100,17 @@ export function formatReport(r: QuantizeStnetResult, out: string): string {
 async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, io: QuantizeIo, signal: AbortSignal): Promise<number> {
   const v = toQuantizeValues(raw, io.cwd);
   // Lists and the output folder are checked before the weights are read.
-  const calibration = v.calibration !== undefined ? await io.readList(v.calibration, io.cwd) : undefined;
-  const evaluation = v.evaluation !== undefined ? await io.readList(v.evaluation, io.cwd) : undefined;
+  const list = async (flag: string, file: string): Promise<string[]> => {
+    try {
+      return await io.readList(file, io.cwd);
+    } catch (err) {
+      // The list reader is run's; its messages name --input_file.
+      if (err instanceof StnetError) throw new StnetError(err.code, err.message.replace('--input_file', flag), { cause: err, ...(err.path !== undefined ? { path: err.path } : {}) });
+      throw err;
+    }
+  };
+  const calibration = v.calibration !== undefined ? await list('--calibration', v.calibration) : undefined;
+  const evaluation = v.evaluation !== undefined ? await list('--evaluation', v.evaluation) : undefined;
   const outDir = await stat(dirname(v.out)).catch(() => undefined);
   if (outDir === undefined || !outDir.isDirectory()) throw new StnetError('E_INVALID_OPTION', `cannot write the model to ${v.out}: folder ${dirname(v.out)} does not exist; create it or choose another --out path`, { path: v.out });
   const resolved = await resolveWeights({ ...(v.weights !== undefined ? { weights: v.weights } : {}), signal });
