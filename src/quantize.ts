@@ -16,7 +16,7 @@ export { CALIBRATION_METHODS, LAYER_GROUPS, DEFAULT_INT8_GROUPS };
 export type { CalibrationMethod, LayerGroup };
 
 /** Calibration method used unless one is asked for: the lower drift in docs/model.md ("int8"). */
-export const DEFAULT_CALIBRATION_METHOD: CalibrationMethod = 'percentile';
+export const DEFAULT_CALIBRATION_METHOD: CalibrationMethod = 'minmax';
 
 /**
  * How calibration clips are read: 10 segments (a quarter of the reference's 25 is enough for ranges and keeps

@@ -141,6 +141,7 @@ export function toServeOptions(raw: Record<string, unknown>): ServeOptions {
     ...(raw.weights !== undefined ? { weights: String(raw.weights) } : {}),
     ...(raw.token !== undefined ? { token: String(raw.token) } : {}),
     ...(raw.log === true ? { log: true } : {}),
+    ...(raw.precision !== undefined ? { precision: String(raw.precision) as 'fp32' | 'int8' } : {}),
     classifyDefaults: {
       ...(raw.seg_num !== undefined ? { segNum: defaults.segNum } : {}),
       ...(raw.short_size !== undefined ? { shortSize: defaults.shortSize } : {}),

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { MAX_THREADS, StNet } from '../stnet.js';
+import { MAX_THREADS, PRECISIONS, StNet, type Precision } from '../stnet.js';
 import { loadWeights } from '../weights/index.js';
 import { resolveWeights } from '../weights/resolve.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
@@ -75,21 +75,24 @@ export interface ServeOptions {
   classifyDefaults?: ModelWorkerDefaults;
   /** Progress and status lines (default: stderr). The library itself never writes to stdout. */
   onMessage?: (line: string) => void;
+  /** 'fp32' (default) or 'int8' (the quantized graph, built once for all workers; see docs/model.md "int8"). */
+  precision?: Precision;
 }
 
 /** How to load the model workers (default: stnetWorkers; tests may pass fakes). */
-export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void }) => Promise<ServerClassifier[]>;
+export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void; precision?: Precision }) => Promise<ServerClassifier[]>;
 
 /**
  * Loads `count` StNet workers: the weights file is read and validated once (a first-use download's own parse is
  * reused) and the graph built once; each worker gets its own onnxruntime session with `threads` threads.
  */
 export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
-  return async ({ count, weights, threads, onMessage }) => {
+  return async ({ count, weights, threads, onMessage, precision }) => {
     const resolved = await resolveWeights({ ...(weights !== undefined ? { weights } : {}) });
     onMessage(`stnet serve: reading weights ${resolved.path}`);
     const params = resolved.weights ?? (await loadWeights(resolved.path));
-    const models = await StNet.replicas(params, count, { threads }, (i) =>
+    if (precision === 'int8') onMessage('stnet serve: quantizing the graph to int8 (calibration on the example clip)');
+    const models = await StNet.replicas(params, count, { threads, ...(precision !== undefined ? { precision } : {}) }, (i) =>
       onMessage(`stnet serve: starting model worker ${i + 1}/${count} (${threads} thread${threads === 1 ? '' : 's'})`),
     );
     return models.map((model) => modelWorker({ classify: (paths, opts) => model.classify(paths, opts), close: () => model.close() }, defaults));
@@ -121,7 +124,7 @@ export interface ResolvedServeOptions {
 
 /** Validates every option before any model is loaded, and fills the defaults. */
 export function resolveServeOptions(opts: ServeOptions, cores = availableParallelism()): ResolvedServeOptions {
-  const known = ['host', 'port', 'weights', 'workers', 'threads', 'maxUploadMb', 'maxQueue', 'token', 'shutdownGraceMs', 'log', 'classifyDefaults', 'onMessage'];
+  const known = ['host', 'port', 'weights', 'workers', 'threads', 'maxUploadMb', 'maxQueue', 'token', 'shutdownGraceMs', 'log', 'classifyDefaults', 'onMessage', 'precision'];
   checkKnownKeys(opts, known, 'serve option');
   const host = opts.host ?? SERVE_DEFAULTS.host;
   if (typeof host !== 'string' || host.trim() === '') throw invalidOption('host', 'host name or IP address', host);
@@ -134,6 +137,7 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
   const token = opts.token ?? (process.env.STNET_TOKEN !== undefined && process.env.STNET_TOKEN !== '' ? process.env.STNET_TOKEN : undefined);
   if (token !== undefined && (typeof token !== 'string' || token.length < 1)) throw invalidOption('token', 'non-empty string', token);
   const shutdownGraceMs = checkInteger('shutdownGraceMs', opts.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs, 0);
+  if (opts.precision !== undefined && !PRECISIONS.includes(opts.precision)) throw invalidOption('precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), opts.precision);
   return { host, port, workers, threads, maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024), maxQueue, token, shutdownGraceMs };
 }
 
@@ -141,7 +145,7 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
 export async function startServer(opts: ServeOptions, loadWorkers: WorkersLoader = stnetWorkers(opts.classifyDefaults)): Promise<RunningServer> {
   const r = resolveServeOptions(opts);
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const loaded = await loadWorkers({ count: r.workers, weights: opts.weights, threads: r.threads, onMessage: say });
+  const loaded = await loadWorkers({ count: r.workers, weights: opts.weights, threads: r.threads, onMessage: say, ...(opts.precision !== undefined ? { precision: opts.precision } : {}) });
   let app: FastifyInstance | undefined;
   try {
     app = await buildServer({

@@ -69,7 +69,7 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)(`stnet quantize with the golden weig
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^model +${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d+\\.\\d MiB\\)\n`));
     expect(r.stdout).toMatch(/\nint8 layers +conv1, resnet, temporal \(the rest fp32\)\n/);
-    expect(r.stdout).toMatch(/\ncalibration +percentile over 1 clip\n/);
+    expect(r.stdout).toMatch(/\ncalibration +minmax over 1 clip\n/);
     expect(r.stdout).toMatch(/\ndrift on +1 evaluation clip\n/);
     expect(r.stdout).toMatch(/\nmax \|dp\| +\d\.\d{3}e[-+]\d+\nmean \|dp\| +\d\.\d{3}e[-+]\d+\ntop-1 agree +1\/1\ntop-5 overlap +min [45]\/5, mean [45]\.\d\d\/5\n$/);
     expect(checkStnetModel(new Uint8Array(readFileSync(out)), out).precision).toBe('int8');

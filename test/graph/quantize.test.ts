@@ -12,7 +12,7 @@ import { checkStnetModel } from '../../src/graph/model-file.js';
 import { activationParams, quantizationPlan, quantizeStnetModel, quantizeWeights, DEFAULT_INT8_GROUPS } from '../../src/graph/quantize.js';
 import { ModelSession } from '../../src/graph/session.js';
 import { buildStnetOnnx } from '../../src/graph/stnet.js';
-import { defaultCalibrationVideos, driftOf, measureDrift, readCalibrationClips } from '../../src/quantize.js';
+import { DEFAULT_CALIBRATION_METHOD, defaultCalibrationVideos, driftOf, measureDrift, readCalibrationClips } from '../../src/quantize.js';
 import { loadWeights } from '../../src/weights/index.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, goldenXz } from '../helpers/golden.js';
 import { rejects } from '../helpers/errors.js';
@@ -77,7 +77,7 @@ describe.skipIf(!HAS_GOLDEN)(`int8 graph from the golden weights${HAS_GOLDEN ? '
     const clips = await readCalibrationClips(defaultCalibrationVideos(), { clip: SMALL });
     const plan = quantizationPlan(fp32);
     const stats = await calibrate(fp32, plan.calibrate, clips, { threads: 2 });
-    int8 = quantizeStnetModel(fp32, stats.ranges('percentile'));
+    int8 = quantizeStnetModel(fp32, stats.ranges(DEFAULT_CALIBRATION_METHOD));
   }, 600_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
