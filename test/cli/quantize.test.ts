@@ -33,6 +33,7 @@ describe.concurrent('usage errors: exit 2 before any weights work', () => {
     ['run --precision', ['run', '--precision', 'fp16', '--input_path', 'a.mp4'], /Expected "fp32" or "int8" for precision but received "fp16"/],
     ['run --precision int8 --use_gpu', ['run', '--precision', 'int8', '--use_gpu', '--input_path', 'a.mp4'], /precision 'int8' runs on the CPU only/],
     ['export-onnx --precision', ['export-onnx', '--precision', 'int4', '--out', 'x.onnx'], /Expected "fp32" or "int8" for --precision but received "int4"/],
+    ['serve --precision', ['serve', '--precision', 'int4', '--port', '0'], /Expected "fp32" or "int8" for precision but received "int4"/],
   ])('%s', async (_name, args, message) => {
     const r = await runCli(args, { env, cwd: tmp });
     expect(r.code).toBe(2);
