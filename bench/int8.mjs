@@ -26,6 +26,8 @@ const { buildStnetOnnx } = await import(dist('graph/stnet.js'));
 const { ModelSession } = await import(dist('graph/session.js'));
 const { loadWeights } = await import(dist('weights/index.js'));
 const { buildInt8Model, DEFAULT_INT8_GROUPS } = await import(dist('quantize.js'));
+const { GraphBuilder } = await import(dist('graph/onnx.js'));
+const { quantizeStnetModel } = await import(dist('graph/quantize.js'));
 
 const { values: args } = parseArgs({
   options: {
@@ -119,5 +121,41 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+// The kernel: a chain of 4 ResNet stage-3 3x3 convs (128 -> 128 channels, 32x32, 25 frames) + ReLU, fp32 Conv
+// against the same chain quantized (-> 4 QLinearConv, with one quantize/transpose at each end), alternated.
+// Roughly the ceiling of the whole-network ratio on this CPU.
+{
+  const g = new GraphBuilder();
+  const ranges = new Map([['x', { min: 0, max: 4 }]]);
+  let x = 'x';
+  for (let k = 0; k < 4; k++) {
+    const w = new Float32Array(128 * 128 * 9).map((_, i) => Math.sin(i * 0.7 + k) * 0.05);
+    const y = g.op('Conv', [x, g.float(`res_bench${k}_w`, [128, 128, 3, 3], w), g.float(`res_bench${k}_b`, [128], new Float32Array(128))], { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } }, `res_bench${k}`);
+    x = g.op('Relu', [y], {}, `res_bench${k}_relu`);
+    ranges.set(x, { min: 0, max: 8 });
+  }
+  // The graph output is read through an Identity: a quantized tensor that is also a graph output would stop the fusion.
+  const o = g.op('Identity', [x], {}, 'out');
+  const conv = g.encode({ graphName: 'conv', inputs: [{ name: 'x', dims: [25, 128, 32, 32] }], outputs: [{ name: o, dims: [25, 128, 32, 32] }], producerVersion: 'bench' });
+  const qconv = quantizeStnetModel(conv, ranges, { groups: ['resnet'] });
+  const kdims = [25, 128, 32, 32];
+  const kx = new Float32Array(25 * 128 * 32 * 32).map((_, i) => 2 + 2 * Math.sin(i * 0.13));
+  const a = await ModelSession.create(conv, { threads, useGpu: false });
+  const b = await ModelSession.create(qconv, { threads, useGpu: false });
+  await a.run(kx, kdims);
+  await b.run(kx, kdims);
+  const kt = { fp32: [], int8: [] };
+  for (let i = 0; i < 9; i++) {
+    for (const [name, s] of [['fp32', a], ['int8', b]]) {
+      t = performance.now();
+      await s.run(kx, kdims);
+      kt[name].push(performance.now() - t);
+    }
+  }
+  await a.close();
+  await b.close();
+  console.log(`4 chained stage-3 3x3 convs + ReLU [25, 128, 32, 32], ${threads} threads, 9 alternated runs (median): fp32 Conv ${median(kt.fp32).toFixed(1)} ms, QLinearConv ${median(kt.int8).toFixed(1)} ms, ratio ${(median(kt.fp32) / median(kt.int8)).toFixed(2)}x`);
 }
 console.log('(machine shared with other jobs: compare the ratio, not the absolute times)');
