@@ -74,11 +74,11 @@ const int8 = await buildInt8Model(fp32, { threads, groups, clip: { segNum: Numbe
 const quantizeMs = performance.now() - t;
 console.log(`int8 graph (${groups.join(', ')}): calibrated + quantized in ${(quantizeMs / 1000).toFixed(1)} s; ${(fp32.length / 1048576).toFixed(1)} MiB fp32 -> ${(int8.length / 1048576).toFixed(1)} MiB int8`);
 
-// Forward passes, alternated.
+// Forward passes, alternated. (Copies with new Uint8Array: a Buffer's slice() is a view, and the session takes the memory.)
 const dims = [1, segNum, 15, size, size];
 const input = new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 0.37));
-const sFp32 = await ModelSession.create(fp32.slice(), { threads, useGpu: false, transferModel: true });
-const sInt8 = await ModelSession.create(int8.slice(), { threads, useGpu: false, transferModel: true });
+const sFp32 = await ModelSession.create(new Uint8Array(fp32), { threads, useGpu: false, transferModel: true });
+const sInt8 = await ModelSession.create(new Uint8Array(int8), { threads, useGpu: false, transferModel: true });
 await sFp32.run(input, dims); // warm-up
 await sInt8.run(input, dims);
 const times = { fp32: [], int8: [] };

@@ -164,7 +164,8 @@ export class StNet {
       for (let i = 0; i < count; i++) {
         onEach?.(i);
         const last = i === count - 1;
-        const bytes = last ? model : model.slice();
+        // A copy per session (new Uint8Array copies; the encoder's Buffer.slice() would be a view whose transfer detaches the original).
+        const bytes = last ? model : new Uint8Array(model);
         models.push(new StNet(await ModelSession.create(bytes, { threads: o.threads, useGpu: o.useGpu, transferModel: true }), undefined, o.precision));
       }
     } catch (err) {
