@@ -57,7 +57,8 @@ export async function readCalibrationClips(
       const c = await loadVideo(path, { ...CALIBRATION_CLIP, ...opts.clip, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) });
       clips.push({ data: c.data, dims: c.dims });
     } catch (err) {
-      if (isStnetError(err) && err.code === 'E_CANCELLED') throw err;
+      // Not the video's fault: no later video would fare better.
+      if (isStnetError(err) && (err.code === 'E_CANCELLED' || err.code === 'E_FFMPEG_MISSING')) throw err;
       const why = `${path}: ${isStnetError(err) ? `${err.code} ${err.message}` : String(err)}`;
       failures.push(why);
       opts.onWarning?.(`${what} video skipped: ${why}`);

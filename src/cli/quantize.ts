@@ -113,7 +113,7 @@ async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, io: Quantiz
   const evaluation = v.evaluation !== undefined ? await list('--evaluation', v.evaluation) : undefined;
   const outDir = await stat(dirname(v.out)).catch(() => undefined);
   if (outDir === undefined || !outDir.isDirectory()) throw new StnetError('E_INVALID_OPTION', `cannot write the model to ${v.out}: folder ${dirname(v.out)} does not exist; create it or choose another --out path`, { path: v.out });
-  const resolved = await resolveWeights({ ...(v.weights !== undefined ? { weights: v.weights } : {}), signal });
+  const resolved = await resolveWeights({ ...(v.weights !== undefined ? { weights: v.weights } : {}), ...(typeof raw.weights_url === 'string' ? { weightsUrl: raw.weights_url } : {}), signal });
   const weights = resolved.weights ?? (await loadWeights(resolved.path));
   ui.log(`calibrating on ${calibration?.length ?? 1} clip${(calibration?.length ?? 1) === 1 ? '' : 's'} (${v.method}), then measuring the drift`);
   const clip = { ...(v.segNum !== undefined ? { segNum: v.segNum } : {}), ...(v.size !== undefined ? { shortSize: v.size, targetSize: v.size } : {}) };
@@ -157,5 +157,5 @@ export function registerQuantize(program: Command, action: CommandAction, io: Qu
 
 /** `stnet export-onnx --precision int8`: the same graph as `stnet quantize` with the default calibration. */
 export async function exportInt8(raw: Record<string, unknown>, ui: Ui, io: QuantizeIo, signal: AbortSignal): Promise<number> {
-  return quantizeCommand({ weights: raw.weights, out: raw.out, quiet: raw.quiet }, ui, io, signal);
+  return quantizeCommand({ weights: raw.weights, weights_url: raw.weights_url, out: raw.out, quiet: raw.quiet }, ui, io, signal);
 }
