@@ -110,7 +110,14 @@ try {
     const m = await StNet.load({ model: process.argv[1], threads: ${threads} });
     const ms = performance.now() - t;
     await m.close();
-    console.log(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+    // VmHWM (this process's own peak): getrusage's maxRSS survives exec on Linux, so a child would report the
+    // bench process's peak instead of its own.
+    let kb = process.resourceUsage().maxRSS;
+    try {
+      const m = /VmHWM:\\s+(\\d+) kB/.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'));
+      if (m) kb = Number(m[1]);
+    } catch {}
+    console.log(JSON.stringify({ ms, maxRssMiB: kb / 1024 }));
   `;
   console.log('StNet.load({ model }) in a fresh process (read + check + onnxruntime session):');
   for (const name of ['fp32', 'int8']) {
