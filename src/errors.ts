@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   E_WEIGHTS_NAN: { kind: 'environment', meaning: 'A weight contains NaN or Inf.', action: 'The weights are damaged or diverged in training: use another weights file.' },
   E_PICKLE_FORBIDDEN: { kind: 'environment', meaning: 'The pickle refers to a Python global that a weights file never needs; it was refused without running anything.', action: 'Do not use this file: a pickle can run code. Get the weights from a trusted source.' },
   E_WEIGHTS_DOWNLOAD: { kind: 'environment', meaning: 'Downloading the official weights failed (offline, HTTP error, cut connection, timeout, or the body is not weights).', action: 'Check the network or a mirror (--weights_url / STNET_WEIGHTS_URL), or supply a local file with --weights / STNET_WEIGHTS.' },
+  E_MODEL_FORMAT: { kind: 'environment', meaning: 'A model file (--model) is not an ONNX file, is truncated, or is not a StNet graph written by stnet (export-onnx / quantize).', action: 'Write the file again with stnet export-onnx or stnet quantize, or pass --weights instead of --model.' },
   // --- video
   E_VIDEO_NOT_FOUND: { kind: 'input', meaning: 'The video path does not exist.', action: 'Check the path (relative paths are resolved against the current directory).' },
   E_VIDEO_NOT_FILE: { kind: 'input', meaning: 'The video path is a directory or another non-regular file.', action: 'Pass the path of a video file.' },

@@ -4,7 +4,7 @@
 
 // The model: load weights, predict on tensors, classify video files.
 export { StNet } from './stnet.js';
-export type { StNetLoadOptions, StNetOutputs } from './stnet.js';
+export type { Precision, StNetLoadOptions, StNetOutputs } from './stnet.js';
 
 // Classification results (library, CLI JSON and HTTP service share these shapes).
 export { CLASSIFY_DEFAULTS, topK } from './classify.js';

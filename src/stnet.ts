@@ -13,8 +13,12 @@ import {
   type LoadModelBytesOptions,
   type ModelBytes,
   type ModelSourceOptions,
+  type Precision,
   type ResolvedModelSource,
 } from './model/load.js';
+
+export { PRECISIONS } from './model/load.js';
+export type { Precision } from './model/load.js';
 import {
   classifyVideos,
   hubResults,
@@ -73,14 +77,16 @@ function checkSessionOptions(o: Record<string, unknown>): SessionChoice {
 }
 
 /** Validates StNet.load's options (before any file or onnxruntime work) and fills the defaults. */
-export function checkLoadOptions(opts: unknown): { weights: string | undefined; threads: number; useGpu: boolean } {
+export function checkLoadOptions(opts: unknown): { weights: string | undefined; threads: number; useGpu: boolean; precision: Precision } {
   const o = checkOptionsObject(opts, LOAD_OPTION_KEYS);
-  if (o.weights !== undefined && (typeof o.weights !== 'string' || o.weights === '')) throw invalidOption('weights', 'a non-empty path string', o.weights);
-  return { weights: o.weights as string | undefined, ...checkSessionOptions(o) };
+  const source = checkModelSourceOptions(o as ModelSourceOptions);
+  const session = checkSessionOptions(o);
+  if (source.precision === 'int8' && session.useGpu) throw int8OnGpu();
+  return { weights: source.weights, ...session, precision: source.precision ?? 'fp32' };
 }
 
 /** StNet's constructor, for loadStnetModels below (the class keeps it private to users). */
-let newStNet: (session: ModelSession, weightsPath: string | undefined) => StNet;
+let newStNet: (session: ModelSession, weightsPath: string | undefined, precision: Precision) => StNet;
 
 export class StNet {
   /** onnxruntime intra-op threads of this model. */
@@ -89,13 +95,15 @@ export class StNet {
   readonly provider: 'cpu' | 'cuda';
 
   static {
-    newStNet = (session, weightsPath) => new StNet(session, weightsPath);
+    newStNet = (session, weightsPath, precision) => new StNet(session, weightsPath, precision);
   }
 
   private constructor(
     private readonly session: ModelSession,
-    /** The weights file the model was built from (undefined when built from weights in memory). */
+    /** The weights file the model was built from (undefined when built from weights in memory or a model file). */
     readonly weightsPath: string | undefined,
+    /** The graph's precision ('int8': the quantized graph). */
+    readonly precision: Precision,
   ) {
     this.threads = session.threads;
     this.provider = session.provider;
@@ -115,7 +123,7 @@ export class StNet {
     // Weights in memory: the path, download and cache options do not apply.
     const s = checkSessionOptions(checkOptionsObject(opts, SESSION_OPTION_KEYS));
     if (s.useGpu) await assertGpuAvailable();
-    const [model] = await openSessions(modelBytesFromWeights(weights), 1, s);
+    const [model] = await openSessions(await modelBytesFromWeights(weights), 1, s);
     return model!;
   }
 
@@ -219,10 +227,13 @@ export async function loadStnetModels(opts: StNetLoadOptions, count: number, pro
   const session = checkSessionOptions(o);
   const source: ResolvedModelSource = checkModelSourceOptions(opts);
   checkInteger('count', count, 1);
+  // onnxruntime's CUDA provider has no fused QLinearConv: the QDQ graph would run as float there, untested, so refused.
+  if (source.precision === 'int8' && session.useGpu) throw int8OnGpu();
   // Fail before the weights are read: loading them takes a second or more.
   if (session.useGpu) await assertGpuAvailable();
-  const how: LoadModelBytesOptions = cacheByDefault === undefined ? {} : { cacheByDefault };
+  const how: LoadModelBytesOptions = { threads: session.threads, ...(cacheByDefault === undefined ? {} : { cacheByDefault }) };
   const model = await loadModelBytes(source, how);
+  if (model.precision === 'int8' && session.useGpu) throw int8OnGpu();
   progress.onModel?.({ weightsPath: model.weightsPath, graph: model.graph });
   try {
     return await openSessions(model, count, session, progress.onSession);
@@ -235,6 +246,10 @@ export async function loadStnetModels(opts: StNetLoadOptions, count: number, pro
   }
 }
 
+function int8OnGpu(): StnetError {
+  return new StnetError('E_INVALID_OPTION', "precision 'int8' runs on the CPU only (onnxruntime's CUDA provider does not run the QDQ graph as int8); drop useGpu / --use_gpu or use precision 'fp32'");
+}
+
 /**
  * One session per model; from bytes, the last one takes the bytes themselves and the others a copy; from a cache
  * file, each reads the file. Closes them all on failure.
@@ -244,8 +259,10 @@ async function openSessions(model: ModelBytes, count: number, s: SessionChoice, 
   try {
     for (let i = 0; i < count; i++) {
       onSession?.(i, count);
-      const m = typeof model.model === 'string' || i === count - 1 ? model.model : model.model.slice();
-      models.push(newStNet(await ModelSession.create(m, { threads: s.threads, useGpu: s.useGpu, transferModel: true }), model.weightsPath));
+      // A copy, not slice(): on the Buffer protobufjs encodes into, slice() is a view that transferring the last
+      // session's bytes would empty.
+      const m = typeof model.model === 'string' || i === count - 1 ? model.model : new Uint8Array(model.model);
+      models.push(newStNet(await ModelSession.create(m, { threads: s.threads, useGpu: s.useGpu, transferModel: true }), model.weightsPath, model.precision));
     }
   } catch (err) {
     await Promise.allSettled(models.map((m) => m.close()));

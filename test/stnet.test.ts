@@ -37,7 +37,7 @@ describe('StNet.load options (checked before the weights are touched)', () => {
   });
 
   it('defaults: all cores, CPU', () => {
-    expect(checkLoadOptions({ weights: 'w' })).toEqual({ weights: 'w', threads: availableParallelism(), useGpu: false });
+    expect(checkLoadOptions({ weights: 'w' })).toEqual({ weights: 'w', threads: availableParallelism(), useGpu: false, precision: 'fp32' });
     expect(checkLoadOptions(undefined).threads).toBe(availableParallelism());
   });
 

@@ -15,8 +15,9 @@ export function registerExportOnnx(program: Command, ctx: CommandContext): void 
     .requiredOption('--out <file>', 'output .onnx file')
     .addOption(new Option('--weights <path>', 'weights (default: STNET_WEIGHTS, else the cache, else download)'))
     .addOption(new Option('--weights_url <url>', 'download URL when the weights are not cached'))
+    .addOption(new Option('--precision <p>', 'fp32 (default) or int8 (as stnet quantize with its defaults: calibrated on the bundled example clip)'))
     .addOption(new Option('--quiet', 'no progress on stderr'))
-    .addHelpText('after', `\nExamples:\n  $ stnet export-onnx --out stnet.onnx\n  $ stnet export-onnx --weights STNET.pdparams --out stnet.onnx\n${EXIT_CODE_HELP}`)
+    .addHelpText('after', `\nExamples:\n  $ stnet export-onnx --out stnet.onnx\n  $ stnet export-onnx --precision int8 --out stnet-int8.onnx\n  $ stnet export-onnx --weights STNET.pdparams --out stnet.onnx\n${EXIT_CODE_HELP}`)
     .action(ctx.action((raw, ui, signal) => exportOnnxCommand(raw, ui, ctx.io, signal)));
 }
 
@@ -30,6 +31,7 @@ async function exportOnnxCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo
     checkModelSourceOptions({
       ...(v.weights !== undefined ? { weights: v.weights } : {}),
       ...(v.weightsUrl !== undefined ? { weightsUrl: v.weightsUrl } : {}),
+      ...(v.precision !== undefined ? { precision: v.precision } : {}),
       signal,
       onDownloadStart: hooks.onDownloadStart,
       onDownloadProgress: hooks.onDownloadProgress,

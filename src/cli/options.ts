@@ -72,6 +72,9 @@ export interface RunValues {
   readonly weights: string | undefined;
   readonly weightsUrl: string | undefined;
   readonly useGpu: boolean;
+  /** --precision as typed (StNet.load checks it). */
+  readonly precision: 'fp32' | 'int8' | undefined;
+  readonly model: string | undefined;
   readonly quiet: boolean;
   /** --embedding: add each result's 1024-value embedding. */
   readonly embedding: boolean;
@@ -89,6 +92,10 @@ export interface SourceValues {
   readonly weightsUrl: string | undefined;
   /** export-onnx's --out. */
   readonly out: string | undefined;
+  /** --precision as typed (the core checks it: fp32 or int8). */
+  readonly precision: 'fp32' | 'int8' | undefined;
+  /** --model: a graph file to run instead of building one. */
+  readonly model: string | undefined;
   readonly quiet: boolean;
 }
 
@@ -100,7 +107,9 @@ export function toSourceValues(raw: Record<string, unknown>): SourceValues {
     if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
     return v;
   };
-  return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), quiet: raw.quiet === true };
+  // The string is passed on as typed; the core's check names the allowed values.
+  const precision = str('precision') as 'fp32' | 'int8' | undefined;
+  return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), precision, model: str('model'), quiet: raw.quiet === true };
 }
 
 /** `stnet cache clean`'s flags. */
@@ -128,6 +137,8 @@ export function toRunValues(raw: Record<string, unknown>): RunValues {
     weights: source.weights,
     weightsUrl: source.weightsUrl,
     useGpu: raw.use_gpu === true,
+    precision: source.precision,
+    model: source.model,
     quiet: raw.quiet === true,
     embedding: raw.embedding === true,
     topK: ints.topK,
@@ -230,6 +241,8 @@ export function toServeOptions(raw: Record<string, unknown>): ServeOptions {
     ...(raw.weights !== undefined ? { weights: String(raw.weights) } : {}),
     ...(raw.token !== undefined ? { token: String(raw.token) } : {}),
     ...(raw.log === true ? { log: true } : {}),
+    ...(raw.precision !== undefined ? { precision: String(raw.precision) as 'fp32' | 'int8' } : {}),
+    ...(raw.use_gpu === true ? { useGpu: true } : {}),
     classifyDefaults: {
       ...(raw.seg_num !== undefined ? { segNum: defaults.segNum } : {}),
       ...(raw.short_size !== undefined ? { shortSize: defaults.shortSize } : {}),

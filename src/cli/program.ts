@@ -1,5 +1,5 @@
 // The stnet command line: the commander program and its exit codes. Each command group lives in its own file
-// (run.ts, timeline.ts, annotate.ts, weights.ts, export-onnx.ts, serve.ts, cache.ts, queue.ts) and registers itself here with one line. Every command
+// (run.ts, timeline.ts, annotate.ts, weights.ts, export-onnx.ts, quantize.ts, serve.ts, cache.ts, queue.ts) and registers itself here with one line. Every command
 // returns its exit code; nothing calls process.exit(), so output is always flushed and ffmpeg/onnxruntime shut down.
 import { Command, CommanderError } from 'commander';
 import { ENV_VARS } from '../env.js';
@@ -10,6 +10,7 @@ import { StnetCommand } from './errors.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { registerAnnotate } from './annotate.js';
 import { loadCliModel, readList, registerRun } from './run.js';
+import { registerQuantize } from './quantize.js';
 import { registerQueueCommands } from './queue.js';
 import { registerServe } from './serve.js';
 import { registerTimeline } from './timeline.js';
@@ -75,6 +76,7 @@ Cache: $STNET_HOME (default ~/.cache/stnet) holds downloaded weights and built g
   registerWeights(program, ctx);
   registerExportOnnx(program, ctx);
   registerServe(program, ctx);
+  registerQuantize(program, ctx.action, { stdout: io.stdout, cwd: io.cwd, readList }, EXIT_CODE_HELP);
   registerCache(program, ctx);
   registerQueueCommands(program, { ...ctx, readList });
   return program;

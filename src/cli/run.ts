@@ -27,6 +27,8 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--weights <path>', 'weights: .pdparams (pickle or LoDTensor stream), parameter or hub module folder, .tar/.tar.gz (default: STNET_WEIGHTS, else the cache, else download)'))
     .addOption(new Option('--weights_url <url>', 'download the weights from this URL instead of the official ones (default: STNET_WEIGHTS_URL)'))
     .addOption(new Option('--use_gpu', "run on onnxruntime's CUDA provider (needs onnxruntime-node installed with CUDA)"))
+    .addOption(new Option('--precision <p>', 'fp32 (default) or int8 (quantized graph, CPU only, built once and cached; see docs/model.md)'))
+    .addOption(new Option('--model <file>', 'run this graph (from stnet export-onnx or stnet quantize) instead of building one from weights'))
     .addOption(new Option('--quiet', 'no progress or info on stderr (errors and warnings still)'))
     .addOption(new Option(EMBEDDING_FLAG.flag, EMBEDDING_FLAG.description))
     .addHelpText(
@@ -59,7 +61,7 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   validatePaths(paths, '--input_path');
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
-  const model = await loadCliModel(values, ui, signal);
+  const model = await loadCliModel(values, ui, signal, io.cwd);
   try {
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
@@ -86,7 +88,7 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
 }
 
 /** The model of a CLI command (run, timeline, annotate): --weights / --weights_url / --threads / --use_gpu, a download shown. */
-export async function loadCliModel(values: Pick<RunValues, 'weights' | 'weightsUrl' | 'threads' | 'useGpu'>, ui: Ui, signal: AbortSignal): Promise<StNet> {
+export async function loadCliModel(values: Pick<RunValues, 'weights' | 'weightsUrl' | 'threads' | 'useGpu'> & Partial<Pick<RunValues, 'precision' | 'model'>>, ui: Ui, signal: AbortSignal, cwd = process.cwd()): Promise<StNet> {
   // StNet.load's path resolves (and on first use downloads) the weights itself, so a download is parsed only once.
   const hooks = downloadHooks(ui);
   // The CLI is started again and again with the same weights: it keeps the built graph for explicit weights too
@@ -96,6 +98,8 @@ export async function loadCliModel(values: Pick<RunValues, 'weights' | 'weightsU
       ...(values.weights !== undefined ? { weights: values.weights } : {}),
       ...(values.weightsUrl !== undefined ? { weightsUrl: values.weightsUrl } : {}),
       ...(values.threads !== undefined ? { threads: values.threads } : {}),
+      ...(values.precision !== undefined ? { precision: values.precision } : {}),
+      ...(values.model !== undefined ? { model: resolve(cwd, values.model) } : {}),
       useGpu: values.useGpu,
       signal,
       onDownloadStart: hooks.onDownloadStart,

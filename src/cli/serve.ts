@@ -21,6 +21,8 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--seg_num <n>', `default seg_num for requests that give none (default ${CLASSIFY_DEFAULTS.segNum})`))
     .addOption(new Option('--short_size <px>', `short side after the 4:3 resize (default ${CLASSIFY_DEFAULTS.shortSize})`))
     .addOption(new Option('--target_size <px>', `centre-crop size (default ${CLASSIFY_DEFAULTS.targetSize})`))
+    .addOption(new Option('--use_gpu', "run the workers on onnxruntime's CUDA provider (needs onnxruntime-node installed with CUDA)"))
+    .addOption(new Option('--precision <p>', 'fp32 (default) or int8 (quantized graph, CPU only; see docs/model.md)'))
     .addOption(new Option('--log', "fastify's JSON request log on stderr"))
     .addHelpText('after', `\nStops on SIGINT/SIGTERM after the requests in flight (a second signal cancels them), then exits 130 after SIGINT (Ctrl-C) and 0 after SIGTERM (a supervisor's normal stop).\n\nExamples:\n  $ stnet serve\n  $ STNET_TOKEN=secret stnet serve --host 0.0.0.0 --port 8866 --workers 2\n  $ curl --data-binary @examples/archery.avi -H "content-type: video/x-msvideo" http://127.0.0.1:8866/v1/classify\n${EXIT_CODE_HELP}`)
     .action(ctx.action((raw) => serveCli(raw), false));

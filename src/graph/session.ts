@@ -26,6 +26,8 @@ export interface ModelSessionOptions {
   transferModel?: boolean;
   /** onnxruntime graph optimization level; default 'all' (includes the NCHWc conv layout). For experiments. */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Write the graph as onnxruntime optimized it to this file (to check which kernels it fused, e.g. QLinearConv). */
+  optimizedModelPath?: string;
 }
 
 /** All outputs of one run, by graph output name. */
@@ -176,6 +178,7 @@ export class ModelSession {
       enableMemPattern: false,
       // Warnings from onnxruntime's native logger would go straight to stderr; failures still reach us as errors.
       logSeverityLevel: 3,
+      ...(opts.optimizedModelPath !== undefined ? { optimizedModelFilePath: opts.optimizedModelPath } : {}),
     };
     const transfer = typeof model !== 'string' && opts.transferModel === true && model.byteOffset === 0 && model.byteLength === model.buffer.byteLength;
     const { worker, msg } = await startWorker(model, options, transfer);

@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { StnetError, invalidOption } from '../errors.js';
 import { OPSET } from '../graph/onnx.js';
 import type { StnetWeights } from '../weights/types.js';
-import { loadModelBytes, modelBytesFromWeights, readModelBytes } from './load.js';
+import { checkModelSourceOptions, loadModelBytes, modelBytesFromWeights, readModelBytes } from './load.js';
 
 /** Checks that `outPath` can be written (its folder exists), before any slow weights work. */
 export async function checkModelOutPath(outPath: unknown): Promise<string> {
@@ -37,6 +37,6 @@ export async function writeModelFile(bytes: Uint8Array, outPath: string): Promis
  */
 export async function exportOnnx(weights: string | StnetWeights, outPath: string): Promise<{ bytes: number; opset: number }> {
   const out = await checkModelOutPath(outPath);
-  const model = typeof weights === 'string' ? await loadModelBytes({ weights }) : modelBytesFromWeights(weights);
+  const model = typeof weights === 'string' ? await loadModelBytes(checkModelSourceOptions({ weights })) : await modelBytesFromWeights(weights);
   return writeModelFile(await readModelBytes(model), out);
 }

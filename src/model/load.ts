@@ -5,34 +5,60 @@
 //
 // Why a module of its own and not more of src/stnet.ts: getting the bytes needs no onnxruntime (export-onnx never
 // starts a session), and stnet.ts is the model object that runs them.
+import { availableParallelism } from 'node:os';
 import { StnetError, checkKnownKeys, invalidOption } from '../errors.js';
 import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, touchGraphCache, writeGraphCache } from '../graph/cache.js';
 import { GRAPH_BUILDER_VERSION, buildStnetOnnx } from '../graph/stnet.js';
 import { loadWeights } from '../weights/index.js';
 import { DOWNLOAD_OPTION_KEYS, checkDownloadOptions, resolveWeights, type DownloadOptions, type WeightsSource } from '../weights/resolve.js';
 import type { StnetWeights } from '../weights/types.js';
+import { readStnetModel } from '../graph/model-file.js';
+import { QUANTIZER_VERSION } from '../graph/quantize.js';
+import { buildInt8Model, calibrationIdentity } from './quantize.js';
+
+/** Numeric precision of the graph: fp32 (default), or int8 (QDQ, calibrated; see docs/model.md "int8"). */
+export type Precision = 'fp32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'int8'];
 
 /** Where the model comes from: StNet.load's options minus those of the onnxruntime session. */
 export interface ModelSourceOptions extends DownloadOptions {
   /** Weights file, module folder or archive (default: STNET_WEIGHTS, then the cache, then a download; see resolveWeights). */
   weights?: string;
-  // Slots for what comes next (each is one key here, one check in checkModelSourceOptions, one branch in
-  // loadModelBytes): `precision?: 'fp32' | 'int8'` (graph variant, see buildGraph) and `model?: string` (a ready
-  // .onnx file, checked and used as is, see loadModelBytes).
+  /** 'fp32' (default) or 'int8': the graph quantized with ranges calibrated on `calibration` (CPU only). */
+  precision?: Precision;
+  /** int8 calibration videos (default: the bundled example clip). The int8 graph is cached per weights and calibration. */
+  calibration?: readonly string[];
+  /** A graph written by `stnet export-onnx` or `stnet quantize` to run instead of building one from weights. */
+  model?: string;
 }
 
 /** Every key of ModelSourceOptions. */
-export const MODEL_SOURCE_KEYS: readonly string[] = ['weights', ...DOWNLOAD_OPTION_KEYS];
+export const MODEL_SOURCE_KEYS: readonly string[] = ['weights', 'precision', 'calibration', 'model', ...DOWNLOAD_OPTION_KEYS];
 
 /** ModelSourceOptions after their checks. */
 export interface ResolvedModelSource extends DownloadOptions {
   readonly weights: string | undefined;
+  /** undefined: not asked for (fp32 from weights; a model file's own precision). */
+  readonly precision: Precision | undefined;
+  readonly calibration: readonly string[] | undefined;
+  readonly model: string | undefined;
 }
 
 /** Checks the model-source options (types only: no file is touched). Unknown keys are the caller's job. */
 export function checkModelSourceOptions(opts: ModelSourceOptions): ResolvedModelSource {
   if (opts.weights !== undefined && (typeof opts.weights !== 'string' || opts.weights === '')) throw invalidOption('weights', 'a non-empty path string', opts.weights);
-  return { weights: opts.weights, ...checkDownloadOptions(opts) };
+  const precision = opts.precision;
+  if (precision !== undefined && !PRECISIONS.includes(precision)) throw invalidOption('precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), precision);
+  if (opts.model !== undefined && (typeof opts.model !== 'string' || opts.model === '')) throw invalidOption('model', 'a non-empty path string', opts.model);
+  if (opts.model !== undefined && opts.weights !== undefined) throw new StnetError('E_INVALID_OPTION', 'give either model (a graph file) or weights, not both');
+  const cal: unknown = opts.calibration;
+  if (cal !== undefined && (!Array.isArray(cal) || cal.length === 0 || cal.some((p) => typeof p !== 'string' || p === ''))) {
+    throw invalidOption('calibration', 'a non-empty array of video paths', Array.isArray(cal) ? JSON.stringify(cal) : cal);
+  }
+  if (cal !== undefined && (precision !== 'int8' || opts.model !== undefined)) {
+    throw new StnetError('E_INVALID_OPTION', "calibration only applies to precision 'int8' built from weights (not with fp32 or a model file)");
+  }
+  return { weights: opts.weights, precision, calibration: opts.calibration, model: opts.model, ...checkDownloadOptions(opts) };
 }
 
 /** A model's serialized ONNX bytes (in memory, or the cache file that holds them) and what they came from. */
@@ -47,23 +73,36 @@ export interface ModelBytes {
   readonly weightsPath: string | undefined;
   /** How the weights were found; undefined when built from weights in memory. */
   readonly weightsSource: WeightsSource | undefined;
-  /** 'cache': read from the graph cache; 'built': built now from the weights. */
-  readonly graph: 'cache' | 'built';
+  /** 'cache': read from the graph cache; 'built': built now from the weights; 'file': a model file (`model`). */
+  readonly graph: 'cache' | 'built' | 'file';
+  /** The graph's precision. */
+  readonly precision: Precision;
   /** The graph-cache file for these weights, when the cache is on for them. */
   readonly cachePath: string | undefined;
 }
 
-/** The graph variant: part of the cache key. int8 adds `int8:<calibration id>` here. */
-function variantOf(_o: ResolvedModelSource): string {
-  return 'fp32';
+/**
+ * The int8 graph's cache variant: the quantizer's version (src/graph/quantize.ts; the fp32 builder's version is in
+ * the key already) and what it was calibrated on (calibrationIdentity).
+ */
+export function int8Variant(calibration: string): string {
+  return `int8:q${QUANTIZER_VERSION}:${calibration}`;
 }
 
-/** Builds the graph for the options' variant from parsed weights. */
-function buildGraph(weights: StnetWeights, _o: ResolvedModelSource): Uint8Array {
+/** The graph variant: part of the cache key (the int8 graph's includes what it was calibrated on). */
+function variantOf(o: ResolvedModelSource): string {
+  return o.precision === 'int8' ? int8Variant(calibrationIdentity(o.calibration !== undefined ? { calibration: o.calibration } : {})) : 'fp32';
+}
+
+/** Builds the graph for the options' variant from parsed weights (int8: calibrated on the fp32 graph, then quantized). */
+async function buildGraph(weights: StnetWeights, o: ResolvedModelSource, threads: number | undefined): Promise<Uint8Array> {
   const fp32 = buildStnetOnnx(weights);
-  // precision 'int8' slots in here: `if (o.precision === 'int8') return quantizeStnetModel(fp32, calibration)`
-  // (src/graph/quantize.ts works on the serialized fp32 bytes).
-  return fp32;
+  if (o.precision !== 'int8') return fp32;
+  return buildInt8Model(fp32, {
+    threads: threads ?? availableParallelism(),
+    ...(o.calibration !== undefined ? { calibration: o.calibration } : {}),
+    ...(o.signal !== undefined ? { signal: o.signal } : {}),
+  });
 }
 
 export interface LoadModelBytesOptions {
@@ -71,6 +110,8 @@ export interface LoadModelBytesOptions {
   readonly cacheByDefault?: boolean;
   /** Ignore a cached graph (it was refused by onnxruntime) and build it again; the new one replaces it. */
   readonly rebuild?: boolean;
+  /** onnxruntime threads for the int8 calibration runs (default: all cores). */
+  readonly threads?: number;
 }
 
 /**
@@ -78,19 +119,27 @@ export interface LoadModelBytesOptions {
  * built (and cached when the graph cache is on for these weights). A fresh download's validation parse is reused.
  */
 export async function loadModelBytes(o: ResolvedModelSource, how: LoadModelBytesOptions = {}): Promise<ModelBytes> {
-  // `model: 'file.onnx'` slots in here: read it, check that it is a StNet graph this project wrote, and return
-  // { bytes, weightsPath: undefined, weightsSource: undefined, graph: 'file', cachePath: undefined } (nothing cached).
+  if (o.model !== undefined) {
+    // A graph file: checked as a StNet graph this project wrote, never cached (it is a file already).
+    const file = await readStnetModel(o.model);
+    if (o.precision !== undefined && o.precision !== file.precision) {
+      throw new StnetError('E_INVALID_OPTION', `precision ${JSON.stringify(o.precision)} was asked for, but ${o.model} is a ${file.precision} graph; drop precision or give the other file`, { path: o.model });
+    }
+    return { model: file.bytes, weightsPath: undefined, weightsSource: undefined, graph: 'file', cachePath: undefined, precision: file.precision };
+  }
+  const precision = o.precision ?? 'fp32';
   const { path, source, weights: downloaded } = await resolveWeights(o);
-  const onByDefault = how.cacheByDefault ?? (source === 'cache' || source === 'download');
+  // An int8 graph costs a calibration run to build: cached for explicit weights too (its key covers the file).
+  const onByDefault = precision === 'int8' || (how.cacheByDefault ?? (source === 'cache' || source === 'download'));
   const cachePath = graphCacheEnabled(o.graphCache, onByDefault) ? graphCachePath(path, o.cacheDir, variantOf(o)) : undefined;
   if (cachePath !== undefined && how.rebuild !== true && (await touchGraphCache(cachePath))) {
-    return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'cache', cachePath };
+    return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'cache', cachePath, precision };
   }
   // A fresh download was already parsed to validate it: no second parse.
-  const bytes = buildGraph(downloaded ?? (await loadWeights(path)), o);
+  const bytes = await buildGraph(downloaded ?? (await loadWeights(path)), o, how.threads);
   // Written before a session takes (transfers) the bytes; a failed write only costs the next start.
   if (cachePath !== undefined) await writeGraphCache(cachePath, bytes, { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION });
-  return { model: bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath };
+  return { model: bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
 }
 
 /** The model's bytes, read from the cache file when that is where they are. */
@@ -107,8 +156,9 @@ export async function discardCachedGraph(m: ModelBytes): Promise<void> {
 }
 
 /** The model's bytes for weights already in memory (StNet.fromWeights, exportOnnx): always built, never cached. */
-export function modelBytesFromWeights(weights: StnetWeights): ModelBytes {
-  return { model: buildGraph(weights, { weights: undefined }), weightsPath: undefined, weightsSource: undefined, graph: 'built', cachePath: undefined };
+export async function modelBytesFromWeights(weights: StnetWeights, precision: Precision = 'fp32', threads?: number): Promise<ModelBytes> {
+  const o: ResolvedModelSource = { weights: undefined, precision, calibration: undefined, model: undefined };
+  return { model: await buildGraph(weights, o, threads), weightsPath: undefined, weightsSource: undefined, graph: 'built', cachePath: undefined, precision };
 }
 
 /** Checks an options object's shape and keys, for functions whose options are exactly the model source's. */

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { envToken } from '../env.js';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
-import { MAX_THREADS, loadStnetModels } from '../stnet.js';
+import { MAX_THREADS, PRECISIONS, loadStnetModels, type Precision } from '../stnet.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
 import type { ServerClassifier, ServerVideoResult } from './classifier.js';
 
@@ -74,10 +74,21 @@ export interface ServeOptions {
   classifyDefaults?: ModelWorkerDefaults;
   /** Progress and status lines (default: stderr). The library itself never writes to stdout. */
   onMessage?: (line: string) => void;
+  /** 'fp32' (default) or 'int8' (the quantized graph, built once for all workers; see docs/model.md "int8"). */
+  precision?: Precision;
+  /** Run the workers on onnxruntime's CUDA provider (as StNet.load's useGpu). Default false. */
+  useGpu?: boolean;
 }
 
 /** How to load the model workers (default: stnetWorkers; tests may pass fakes). */
-export type WorkersLoader = (opts: { count: number; weights: string | undefined; threads: number; onMessage: (line: string) => void }) => Promise<ServerClassifier[]>;
+export type WorkersLoader = (opts: {
+  count: number;
+  weights: string | undefined;
+  threads: number;
+  onMessage: (line: string) => void;
+  precision?: Precision;
+  useGpu?: boolean;
+}) => Promise<ServerClassifier[]>;
 
 /**
  * Loads `count` StNet workers through the core's one loading path (loadStnetModels: the graph cache, else the
@@ -87,11 +98,10 @@ export type WorkersLoader = (opts: { count: number; weights: string | undefined;
  */
 export function stnetWorkers(defaults: ModelWorkerDefaults = {}): WorkersLoader {
   return async (opts) => {
-    const { count, weights, threads, onMessage } = opts;
-    // The loader's options have no useGpu yet (ServeOptions does not offer it): honoured once its caller passes it.
-    const useGpu = (opts as { useGpu?: unknown }).useGpu === true;
+    const { count, weights, threads, onMessage, precision, useGpu } = opts;
+    if (precision === 'int8') onMessage('stnet serve: int8 graph (quantized once and cached, calibrated on the bundled example clip)');
     const models = await loadStnetModels(
-      { ...(weights !== undefined ? { weights } : {}), threads, useGpu },
+      { ...(weights !== undefined ? { weights } : {}), threads, useGpu: useGpu === true, ...(precision !== undefined ? { precision } : {}) },
       count,
       {
         onModel: (m) => onMessage(`stnet serve: ${m.graph === 'cache' ? 'cached graph for' : 'built the graph from'} weights ${m.weightsPath ?? ''}`),
@@ -127,7 +137,7 @@ export interface ResolvedServeOptions {
 
 /** Validates every option before any model is loaded, and fills the defaults. */
 export function resolveServeOptions(opts: ServeOptions, cores = availableParallelism()): ResolvedServeOptions {
-  const known = ['host', 'port', 'weights', 'workers', 'threads', 'maxUploadMb', 'maxQueue', 'token', 'shutdownGraceMs', 'log', 'classifyDefaults', 'onMessage'];
+  const known = ['host', 'port', 'weights', 'workers', 'threads', 'maxUploadMb', 'maxQueue', 'token', 'shutdownGraceMs', 'log', 'classifyDefaults', 'onMessage', 'precision', 'useGpu'];
   checkKnownKeys(opts, known, 'serve option');
   const host = opts.host ?? SERVE_DEFAULTS.host;
   if (typeof host !== 'string' || host.trim() === '') throw invalidOption('host', 'host name or IP address', host);
@@ -140,6 +150,8 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
   const token = opts.token ?? envToken();
   if (token !== undefined && (typeof token !== 'string' || token.length < 1)) throw invalidOption('token', 'non-empty string', token);
   const shutdownGraceMs = checkInteger('shutdownGraceMs', opts.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs, 0);
+  if (opts.precision !== undefined && !PRECISIONS.includes(opts.precision)) throw invalidOption('precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), opts.precision);
+  if (opts.useGpu !== undefined && typeof opts.useGpu !== 'boolean') throw invalidOption('useGpu', 'a boolean', opts.useGpu);
   return { host, port, workers, threads, maxUploadBytes: Math.floor(maxUploadMb * 1024 * 1024), maxQueue, token, shutdownGraceMs };
 }
 
@@ -147,7 +159,14 @@ export function resolveServeOptions(opts: ServeOptions, cores = availableParalle
 export async function startServer(opts: ServeOptions, loadWorkers: WorkersLoader = stnetWorkers(opts.classifyDefaults)): Promise<RunningServer> {
   const r = resolveServeOptions(opts);
   const say = opts.onMessage ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const loaded = await loadWorkers({ count: r.workers, weights: opts.weights, threads: r.threads, onMessage: say });
+  const loaded = await loadWorkers({
+    count: r.workers,
+    weights: opts.weights,
+    threads: r.threads,
+    onMessage: say,
+    ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
+    ...(opts.useGpu !== undefined ? { useGpu: opts.useGpu } : {}),
+  });
   let app: FastifyInstance | undefined;
   try {
     app = await buildServer({
