@@ -84,6 +84,7 @@ describe('StNet.load({ model }) with files that are not StNet graphs: E_MODEL_FO
 
   describe.skipIf(!HAS_GOLDEN)(`with the golden graph${HAS_GOLDEN ? '' : ` (${GOLDEN_SKIP_REASON})`}`, () => {
     let fp32: Uint8Array;
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: this nested describe builds its own fixture (the golden graph)
     beforeAll(async () => {
       fp32 = buildStnetOnnx(await loadWeights(await goldenXz('stnet_seed7_q.pdparams')));
     }, 120_000);
