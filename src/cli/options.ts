@@ -3,7 +3,7 @@
 import { CLASSIFY_DEFAULTS, CLASSIFY_LIMITS, validateClassifyOptions, type ClassifyOptions } from '../classify.js';
 import type { ServeOptions } from '../server/serve.js';
 import { StnetError, checkInteger, invalidOption } from '../errors.js';
-import { MAX_THREADS } from '../stnet.js';
+import { MAX_THREADS, PRECISIONS, type Precision } from '../stnet.js';
 // Limits only: src/queue/jobs.ts imports neither bullmq nor ioredis, so `stnet run` does not load them.
 import { ATTEMPTS_LIMITS, DEFAULT_ATTEMPTS, DEFAULT_QUEUE, PRIORITY_LIMITS, WORKER_DEFAULTS, WORKER_LIMITS } from '../queue/jobs.js';
 
@@ -107,9 +107,10 @@ export function toSourceValues(raw: Record<string, unknown>): SourceValues {
     if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
     return v;
   };
-  // The string is passed on as typed; the core's check names the allowed values.
-  const precision = str('precision') as 'fp32' | 'int8' | undefined;
-  return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), precision, model: str('model'), quiet: raw.quiet === true };
+  const precision = str('precision');
+  // Checked here only for the message's flag name; the core owns the list of precisions.
+  if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw invalidOption('--precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), precision);
+  return { weights: str('weights'), weightsUrl: str('weights_url'), out: str('out'), precision: precision as Precision | undefined, model: str('model'), quiet: raw.quiet === true };
 }
 
 /** `stnet cache clean`'s flags. */

@@ -5,7 +5,7 @@ import { readFile, stat } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { StnetError } from '../errors.js';
 import { META_PRECISION } from './quantize.js';
-import { INPUT_CHANNELS, INPUT_NAME, NUM_CLASSES, OUTPUT_LOGITS, OUTPUT_PROBS } from './stnet.js';
+import { EMBEDDING_SIZE, INPUT_CHANNELS, INPUT_NAME, NUM_CLASSES, OUTPUT_EMBEDDING, OUTPUT_LOGITS, OUTPUT_PROBS } from './stnet.js';
 
 const { onnx } = onnxProto;
 
@@ -49,13 +49,18 @@ export function checkStnetModel(bytes: Uint8Array, path: string): StnetModelFile
   }
   const outputs = g.output ?? [];
   const names = outputs.map((o) => o.name);
-  const okOut = (name: string): boolean => {
+  const okOut = (name: string, width: number): boolean => {
     const o = outputs.find((v) => v.name === name);
     const d = o?.type?.tensorType?.shape?.dim ?? [];
-    return o !== undefined && d.length === 2 && Number(d[1]?.dimValue ?? 0) === NUM_CLASSES;
+    return o !== undefined && d.length === 2 && Number(d[1]?.dimValue ?? 0) === width;
   };
-  if (outputs.length !== 2 || !okOut(OUTPUT_PROBS) || !okOut(OUTPUT_LOGITS)) {
-    throw bad(path, `does not have StNet's outputs (expected ${OUTPUT_PROBS} and ${OUTPUT_LOGITS}, [batch, ${NUM_CLASSES}]; found ${names.join(', ') || 'none'})`);
+  // Files written before the embedding output existed (GRAPH_BUILDER_VERSION 1) are refused here, with the fix,
+  // rather than failing at their first run.
+  if (outputs.length !== 3 || !okOut(OUTPUT_PROBS, NUM_CLASSES) || !okOut(OUTPUT_LOGITS, NUM_CLASSES) || !okOut(OUTPUT_EMBEDDING, EMBEDDING_SIZE)) {
+    throw bad(
+      path,
+      `does not have StNet's outputs (expected ${OUTPUT_PROBS} and ${OUTPUT_LOGITS} [batch, ${NUM_CLASSES}] and ${OUTPUT_EMBEDDING} [batch, ${EMBEDDING_SIZE}]; found ${names.join(', ') || 'none'}; a file from an older stnet lacks ${OUTPUT_EMBEDDING}: export it again)`,
+    );
   }
   // Every tensor a node reads must exist: a file cut at a field boundary still decodes, but loses initializers.
   const defined = new Set<string>([...inputs.map((v) => v.name!), ...(g.initializer ?? []).map((t) => t.name!)]);

@@ -30,7 +30,7 @@ describe.concurrent('usage errors: exit 2 before any weights work', () => {
     ['quantize --seg_num', ['quantize', '--seg_num', '0'], /Expected integer between 1 and 1000 for --seg_num but received 0/],
     ['quantize --calibration missing', ['quantize', '--calibration', 'no-such-list.txt'], /--calibration .*no-such-list\.txt not found/],
     ['quantize --out in a missing folder', ['quantize', '--out', '/nonexistent-dir/q.onnx'], /folder \/nonexistent-dir does not exist/],
-    ['run --precision', ['run', '--precision', 'fp16', '--input_path', 'a.mp4'], /Expected "fp32" or "int8" for precision but received "fp16"/],
+    ['run --precision', ['run', '--precision', 'fp16', '--input_path', 'a.mp4'], /Expected "fp32" or "int8" for --precision but received "fp16"/],
     ['run --precision int8 --use_gpu', ['run', '--precision', 'int8', '--use_gpu', '--input_path', 'a.mp4'], /precision 'int8' runs on the CPU only/],
     ['export-onnx --precision', ['export-onnx', '--precision', 'int4', '--out', 'x.onnx'], /Expected "fp32" or "int8" for --precision but received "int4"/],
     ['serve --precision', ['serve', '--precision', 'int4', '--port', '0'], /Expected "fp32" or "int8" for precision but received "int4"/],

@@ -152,7 +152,7 @@ describe.skipIf(!HAS_GOLDEN)(`int8 graph from the golden weights${HAS_GOLDEN ? '
 
   it('exposeTensors adds graph outputs a run returns', () => {
     const m = decodeModel(exposeTensors(fp32, ['pool1']));
-    expect(m.graph!.output!.map((o) => o.name)).toEqual(['probs', 'logits', 'pool1']);
+    expect(m.graph!.output!.map((o) => o.name)).toEqual(['probs', 'logits', 'embedding', 'pool1']);
   });
 });
 
