@@ -51,7 +51,14 @@ class TimelineWorker extends FakeWorker {
         if (this.opts.gapMs !== undefined) {
           await new Promise<void>((resolve, reject) => {
             const t = setTimeout(resolve, this.opts.gapMs);
-            opts.signal.addEventListener('abort', () => (clearTimeout(t), reject(opts.signal.reason)), { once: true });
+            opts.signal.addEventListener(
+              'abort',
+              () => {
+                clearTimeout(t);
+                reject(opts.signal.reason);
+              },
+              { once: true },
+            );
           });
         }
         yield windowAt(i, opts.topK);

@@ -63,7 +63,9 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
     expect(lines.map((w) => [w.window, w.startFrame, w.endFrame, w.predictions.map((p) => p.index)])).toEqual(
       windows.map((w) => [w.window, w.startFrame, w.endFrame, w.predictions.map((p) => p.index)]),
     );
-    lines.forEach((w, i) => w.predictions.forEach((p, k) => expect(Math.abs(p.prob - windows[i]!.predictions[k]!.prob)).toBeLessThan(1e-6)));
+    for (const [i, w] of lines.entries()) {
+      for (const [k, p] of w.predictions.entries()) expect(Math.abs(p.prob - windows[i]!.predictions[k]!.prob)).toBeLessThan(1e-6);
+    }
     expect(listDir(s.tempDir)).toEqual([]);
   });
 
@@ -77,7 +79,7 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
     expect([w!.startFrame, w!.endFrame]).toEqual([0, 60]);
     const whole = cl.json() as unknown as { predictions: Win['predictions'] };
     expect(w!.predictions.map((p) => p.index)).toEqual(whole.predictions.map((p) => p.index));
-    w!.predictions.forEach((p, i) => expect(Math.abs(p.prob - whole.predictions[i]!.prob)).toBeLessThan(1e-5));
+    for (const [i, p] of w!.predictions.entries()) expect(Math.abs(p.prob - whole.predictions[i]!.prob)).toBeLessThan(1e-5);
   });
 
   it('a window in seconds shorter than one segment (0.1 s = 2 frames at 20 fps) -> 400 E_INVALID_OPTION naming window', async () => {
