@@ -135,6 +135,17 @@ describe('POST /v1/timeline', () => {
     expect(listDir(s.tempDir)).toEqual([]);
   });
 
+  it('a multipart field may complete the query\'s window (stride_frames in the query, window_frames in a field)', async () => {
+    const worker = new TimelineWorker(1);
+    const s = await serve({ workers: [worker] });
+    const form = new FormData();
+    form.append('video', new Blob([VIDEO]), 'a.mp4');
+    form.append('window_frames', '30');
+    const res = await fetch(`${s.base}/v1/timeline?stride_frames=15`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    expect(worker.timelineCalls[0]!.opts).toMatchObject({ windowFrames: 30, strideFrames: 15 });
+  });
+
   it('both units across query and multipart fields -> 400 after the upload, nothing left behind', async () => {
     const worker = new TimelineWorker();
     const s = await serve({ workers: [worker] });

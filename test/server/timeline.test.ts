@@ -1,8 +1,12 @@
 // POST /v1/timeline with the real model (golden seed-7 weights, seg_num 7 at 112x112), real ffmpeg and real
 // videos: the window rule, a whole-video window equal to /v1/classify's answer, JSON = NDJSON, a window in seconds
-// shorter than a segment, an undecodable body, and a client leaving mid-stream (ffmpeg killed).
-import { existsSync, readFileSync } from 'node:fs';
+// shorter than a segment, an undecodable body, a client leaving mid-stream (ffmpeg killed), and the page's timeline
+// in Chromium end to end.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverInfo, shutdownServer } from '../../src/server/app.js';
@@ -12,6 +16,9 @@ import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from '../helpers/golden.js';
 import { childProcesses, listDir, listen, request, waitFor, type Running } from './helpers.js';
 
+const CHROMIUM = '/usr/bin/chromium';
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? `sample videos not found in ${VIDEOS_DIR}` : '';
 
 interface Win {
@@ -123,4 +130,50 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
     const metrics = await (await fetch(`${s.base}/metrics`)).text();
     expect(metrics).toMatch(/^stnet_videos_classified_total\{result="E_CANCELLED"\} 1$/m);
   });
+
+  it.skipIf(!HAS_CHROMIUM)('the page draws the timeline of a real video from the real model, window by window', async () => {
+    const { chromium } = await import('playwright-core');
+    const profile = await mkdtemp(join(tmpdir(), 'stnet-chromium-'));
+    // 6 s of VP8 at 10 fps (a format Chromium plays): window 2 s, stride 1 s -> 5 windows of 20 frames.
+    const clipPath = join(profile, 'testsrc-6s.webm');
+    execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=160x120:rate=10', '-t', '6', '-c:v', 'libvpx', '-b:v', '200k', clipPath]);
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${s.base}/`);
+      await page.fill('#window', '2');
+      await page.setInputFiles('#file', clipPath);
+      await expect.poll(() => page.evaluate(() => (document.getElementById('preview') as HTMLVideoElement).duration), { timeout: 20_000 }).toBeCloseTo(6, 0);
+      await page.click('#go');
+      await expect.poll(() => page.textContent('#status'), { timeout: 120_000 }).toMatch(/^Done: "testsrc-6s\.webm": 5 windows\./);
+      const bands = await page.$$eval('#timeline .band', (els) => els.map((e) => ({ text: e.textContent ?? '', w: e.getBoundingClientRect().width })));
+      expect(bands).toHaveLength(5);
+      const humanLabels = new Set(KINETICS400_LABELS.map((l) => l.replace(/_/g, ' ')));
+      for (const b of bands) {
+        expect(humanLabels.has(b.text), b.text).toBe(true);
+        expect(b.w).toBeGreaterThan(0);
+      }
+      // The same windows the route answers as JSON: the bands' labels are their top-1s.
+      const res = await request(s.port, '/v1/timeline?window=2&stride=1&top_k=5', { headers: { 'content-type': 'video/webm' }, body: readFileSync(clipPath) });
+      const windows = JSON.parse(res.body) as Win[];
+      expect(windows.map((w) => [w.startFrame, w.endFrame])).toEqual(windowRanges(60, { length: 20, stride: 10 }).map((r) => [r.start, r.end]));
+      expect(bands.map((b) => b.text)).toEqual(windows.map((w) => w.predictions[0]!.label.replace(/_/g, ' ')));
+      await page.click('#timeline .band:nth-child(3)');
+      await expect.poll(() => page.evaluate(() => (document.getElementById('preview') as HTMLVideoElement).currentTime), { timeout: 20_000 }).toBeCloseTo(2, 1);
+      expect(await page.$$eval('#bars .bar-label', (els) => els.map((e) => e.textContent))).toEqual(windows[2]!.predictions.map((p) => p.label.replace(/_/g, ' ')));
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: new URL('server-page-timeline-model.png', ARTIFACTS).pathname, fullPage: true });
+      expect(errors).toEqual([]);
+    } finally {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    }
+    expect(listDir(s.tempDir)).toEqual([]);
+  }, 180_000);
 });

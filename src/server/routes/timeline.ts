@@ -134,8 +134,9 @@ export default async function timelineRoutes(app: FastifyInstance): Promise<void
   app.post<{ Querystring: Query }>('/v1/timeline', { onRequest, schema: TIMELINE_SCHEMAS['/v1/timeline'] }, async (request, reply: FastifyReply) => {
     const kind = app.checkUploadHeaders(request);
     const ndjson = (request.headers.accept ?? '').split(',').some((t) => t.split(';')[0]!.trim().toLowerCase() === NDJSON);
-    // Both units in the query: refused before a slot is taken, like a bad option.
-    windowOptions(request.query);
+    // A raw body has all its options in the query: a bad window is refused before a slot is taken, like a bad
+    // option (multipart fields may complete the query's window, so those are checked once merged).
+    if (kind === 'raw') windowOptions(request.query);
     stnet.admit(request, reply);
     const job = request.job!;
     const path = uploadPath(uploads.dir);
