@@ -207,4 +207,20 @@ describe('POST /v1/timeline', () => {
     // The one worker is free again.
     expect((await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: VIDEO })).status).toBe(200);
   });
+
+  it('a shutdown whose grace runs out mid-stream ends the NDJSON stream with an E_CANCELLED line and stops the worker', async () => {
+    const worker = new TimelineWorker(100, { gapMs: 100 });
+    const s = await listen({ workers: [worker] });
+    const res = request(s.port, '/v1/timeline', { headers: { 'content-type': 'video/mp4', accept: 'application/x-ndjson' }, body: VIDEO });
+    expect(await waitFor(() => worker.timelineCalls.length === 1, 5000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 250));
+    await shutdownServer(s.app, 0);
+    const r = await res;
+    expect(r.status).toBe(200);
+    const lines = r.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.at(-1)).toEqual({ error: { code: 'E_CANCELLED', message: expect.stringMatching(/shut down/) } });
+    expect(worker.ended).toEqual(['aborted']);
+    expect(worker.closed).toBe(true);
+  });
 });
