@@ -11,7 +11,7 @@ import { rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StnetError, isStnetError, type StnetErrorCode } from '../../errors.js';
-import { SEGLEN } from '../../video/sample.js';
+import { SEGLEN } from '../../classify.js';
 import { checkWindowOptions, type WindowOptions } from '../../timeline/windows.js';
 import type { ServerWindowResult } from '../classifier.js';
 import { cancelled } from '../queue.js';
