@@ -9,7 +9,9 @@
   var goBtn = $('go'), cancelBtn = $('cancel'), statusEl = $('status'), errorEl = $('error');
   var tokenRow = $('token-row'), tokenInput = $('token'), bars = $('bars'), timing = $('timing');
   var resultName = $('result-name'), historyList = $('history'), historyEmpty = $('history-empty'), limitHint = $('limit-hint');
-  var current = null, objectUrl = null, inflight = null, maxUpload = 0, runs = 0;
+  var timelineSection = $('timeline-box'), timelineEl = $('timeline'), legendEl = $('legend'), windowInput = $('window');
+  var progressEl = $('progress'), progressText = $('progress-text');
+  var current = null, previewFile = null, objectUrl = null, inflight = null, maxUpload = 0, runs = 0;
 
   function setStatus(text) { statusEl.textContent = text; }
   function showError(text) { errorEl.textContent = text; errorEl.hidden = !text; }
@@ -44,6 +46,7 @@
     objectUrl = URL.createObjectURL(file);
     previewNote.hidden = true;
     preview.src = objectUrl;
+    previewFile = file;
     preview.hidden = false;
     goBtn.disabled = false;
     setStatus('Ready: "' + file.name + '" (' + mib(file.size) + '). Press Classify.');
@@ -76,9 +79,9 @@
     return out;
   }
 
-  function render(entry) {
+  function render(entry, span) {
     bars.textContent = '';
-    resultName.textContent = '"' + entry.name + '": the 5 most probable actions.';
+    resultName.textContent = '"' + entry.name + '"' + (span ? ' at ' + span : '') + ': the 5 most probable actions.';
     entry.predictions.forEach(function (p) {
       var li = document.createElement('li'); li.className = 'bar-row';
       var label = document.createElement('span'); label.className = 'bar-label'; label.textContent = human(p.label);
@@ -103,9 +106,9 @@
     var li = document.createElement('li');
     var b = document.createElement('button'); b.type = 'button';
     var top = entry.predictions[0];
-    b.textContent = entry.time + ', ' + entry.name + ': ' + human(top.label) + ' ' + (top.prob * 100).toFixed(1) + ' %';
+    b.textContent = entry.time + ', ' + entry.name + ': ' + (entry.windows ? 'timeline of ' + entry.windows.length + ' windows, first ' : '') + human(top.label) + ' ' + (top.prob * 100).toFixed(1) + ' %';
     b.setAttribute('aria-label', 'Show the chart of run ' + entry.n + ' again: ' + b.textContent);
-    b.addEventListener('click', function () { render(entry); $('result-h').scrollIntoView(); });
+    b.addEventListener('click', function () { showEntry(entry); $('result-h').scrollIntoView(); });
     li.appendChild(b);
     historyList.insertBefore(li, historyList.firstChild);
   }
@@ -121,44 +124,201 @@
     return 'Server error (' + code + ', HTTP ' + status + '): ' + msg;
   }
 
+  // Timeline: bands of the top label of each window across the video; the bars follow the playing position.
+  // A window's band runs from its start to the next window's start (windows overlap: the newest one rules).
+  var PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+  var shown = null, shownWindow = -1;
+
+
+  function clearChart() {
+    shown = null; shownWindow = -1;
+    bars.textContent = ''; timing.textContent = '';
+    timelineEl.textContent = ''; legendEl.textContent = ''; timelineSection.hidden = true;
+    resultName.textContent = 'No result yet.';
+  }
+
+  function windowAt(entry, t) {
+    var ws = entry.windows, k = 0;
+    for (var i = 0; i < ws.length; i++) if (ws[i].startSec <= t) k = i;
+    return k;
+  }
+
+  function showWindow(entry, k) {
+    if (!entry.windows || !entry.windows[k]) return;
+    shownWindow = k;
+    var w = entry.windows[k];
+    render({ name: entry.name, predictions: w.predictions, t: entry.t }, fmtTime(w.startSec) + '-' + fmtTime(w.endSec));
+    Array.prototype.forEach.call(timelineEl.children, function (b, i) {
+      b.classList.toggle('active', i === k);
+      b.setAttribute('aria-pressed', i === k ? 'true' : 'false');
+    });
+  }
+
+  function fmtTime(sec) {
+    var m = Math.floor(sec / 60), s = sec - m * 60;
+    return m + ':' + (s < 10 ? '0' : '') + s.toFixed(1);
+  }
+
+  function renderTimeline(entry) {
+    timelineEl.textContent = ''; legendEl.textContent = '';
+    var ws = entry.windows;
+    if (!ws || ws.length === 0) { timelineSection.hidden = true; return; }
+    timelineSection.hidden = false;
+    var total = Math.max(entry.duration || 0, ws[ws.length - 1].endSec) || 1;
+    // Colours by order of first appearance, so the first ten different labels never share one.
+    var seen = {}, colours = {}, used = 0;
+    var bandColour = function (index) {
+      if (colours[index] === undefined) colours[index] = PALETTE[used++ % PALETTE.length];
+      return colours[index];
+    };
+    ws.forEach(function (w, k) {
+      var top = w.predictions[0];
+      var to = k + 1 < ws.length ? ws[k + 1].startSec : w.endSec;
+      var b = document.createElement('button'); b.type = 'button'; b.className = 'band';
+      b.style.left = (w.startSec / total * 100).toFixed(3) + '%';
+      b.style.width = (Math.max(0, to - w.startSec) / total * 100).toFixed(3) + '%';
+      b.style.background = bandColour(top.index);
+      b.textContent = human(top.label);
+      b.title = fmtTime(w.startSec) + '-' + fmtTime(w.endSec) + ': ' + human(top.label) + ' ' + (top.prob * 100).toFixed(1) + ' %';
+      b.setAttribute('aria-label', 'Window ' + (k + 1) + ', ' + b.title + '. Play from here.');
+      b.addEventListener('click', function () {
+        if (shown === entry && !preview.hidden && isFinite(preview.duration)) preview.currentTime = w.startSec;
+        showWindow(entry, k);
+      });
+      timelineEl.appendChild(b);
+      if (!seen[top.index]) {
+        seen[top.index] = true;
+        var li = document.createElement('li');
+        var sw = document.createElement('span'); sw.className = 'swatch'; sw.style.background = bandColour(top.index); sw.setAttribute('aria-hidden', 'true');
+        var tx = document.createElement('span'); tx.textContent = human(top.label);
+        li.appendChild(sw); li.appendChild(tx); legendEl.appendChild(li);
+      }
+    });
+  }
+
+  function showEntry(entry) {
+    shown = entry;
+    if (entry.windows) {
+      renderTimeline(entry);
+      showWindow(entry, isFinite(preview.currentTime) && entry.file === current ? windowAt(entry, preview.currentTime) : 0);
+    } else {
+      timelineSection.hidden = true; timelineEl.textContent = ''; legendEl.textContent = '';
+      render(entry);
+    }
+  }
+
+  preview.addEventListener('timeupdate', function () {
+    if (!shown || !shown.windows || shown.file !== current) return;
+    var k = windowAt(shown, preview.currentTime);
+    if (k !== shownWindow) showWindow(shown, k);
+  });
+
+  function setProgress(value, max, text) {
+    progressEl.hidden = false;
+    if (max > 0) { progressEl.max = max; progressEl.value = Math.min(value, max); } else progressEl.removeAttribute('value');
+    progressText.textContent = text;
+  }
+  function hideProgress() { progressEl.hidden = true; progressText.textContent = ''; }
+
+  /** Windows the server will send for a video of `d` seconds (the rule of docs/timeline.md, in seconds). */
+  function expectedWindows(d, win, stride) {
+    if (!(d > win)) return 1;
+    var k = 1 + Math.floor((d - win) / stride + 1e-9);
+    return (k - 1) * stride + win < d - 1e-9 ? k + 1 : k;
+  }
+
   goBtn.addEventListener('click', function () {
     if (!current || inflight) return;
     var file = current;
-    var controller = new AbortController();
-    inflight = controller;
-    showError('');
+    var win = Number(windowInput.value);
+    if (!(win > 0)) { showError('The timeline window must be a positive number of seconds.'); windowInput.focus(); return; }
+    var stride = win / 2;
+    var duration = file === previewFile && isFinite(preview.duration) ? preview.duration : NaN;
+    // Longer than one window: a timeline, streamed; otherwise one answer for the whole video.
+    var timeline = duration > win;
+    var xhr = new XMLHttpRequest();
+    inflight = xhr;
+    showError(''); clearChart();
     goBtn.disabled = true; cancelBtn.hidden = false;
-    setStatus('Uploading and classifying "' + file.name + '"...');
-    var headers = { 'content-type': file.type && file.type.indexOf('video/') === 0 ? file.type : 'application/octet-stream' };
-    if (tokenInput.value) headers.authorization = 'Bearer ' + tokenInput.value;
-    var started = performance.now();
-    fetch('/predict/stnet_kinetics400?top_k=5', { method: 'POST', body: file, headers: headers, signal: controller.signal })
-      .then(function (res) {
-        return res.json().catch(function () { return null; }).then(function (body) {
-          if (!res.ok || !body || !body.results || !body.results[0] || !body.results[0].ok) {
-            var e = new Error(explain(res.status, body, res.headers)); e.shown = true; throw e;
-          }
-          var st = parseServerTiming(res.headers.get('server-timing'));
-          runs += 1;
-          var entry = {
-            n: runs, name: file.name, predictions: body.results[0].predictions,
-            time: new Date().toLocaleTimeString(),
-            t: { upload: st.upload, queue: st.queue, decode: st.decode, infer: st.infer, total: performance.now() - started }
-          };
-          render(entry); remember(entry);
-          setStatus('Done: "' + file.name + '" is most likely ' + human(entry.predictions[0].label) + ' (' + (entry.predictions[0].prob * 100).toFixed(1) + ' %).');
-        });
-      })
-      .catch(function (err) {
-        if (controller.signal.aborted) { setStatus('Cancelled.'); return; }
-        setStatus('');
-        showError(err && err.shown ? err.message : 'Cannot reach the server (' + (err && err.message ? err.message : err) + '): is stnet serve still running?');
-      })
-      .finally(function () {
-        inflight = null; cancelBtn.hidden = true; goBtn.disabled = !current;
-        // Back to Classify (the disabled button lost focus), unless a message moved it, e.g. to the token.
-        if (document.activeElement === document.body || document.activeElement === cancelBtn || !document.activeElement) goBtn.focus();
-      });
+    setStatus((timeline ? 'Uploading "' + file.name + '" for a timeline...' : 'Uploading and classifying "' + file.name + '"...'));
+    var started = performance.now(), uploadedAt;
+    var expected = timeline ? expectedWindows(duration, win, stride) : 0;
+    var entry = { name: file.name, file: file, duration: duration, windows: timeline ? [] : null, predictions: null, t: {}, time: '' };
+    var read = 0;
+    xhr.open('POST', timeline ? '/v1/timeline?top_k=5&window=' + encodeURIComponent(win) + '&stride=' + encodeURIComponent(stride) : '/predict/stnet_kinetics400?top_k=5');
+    xhr.setRequestHeader('content-type', file.type && file.type.indexOf('video/') === 0 ? file.type : 'application/octet-stream');
+    if (timeline) xhr.setRequestHeader('accept', 'application/x-ndjson');
+    if (tokenInput.value) xhr.setRequestHeader('authorization', 'Bearer ' + tokenInput.value);
+    xhr.upload.onprogress = function (e) {
+      setProgress(e.loaded, e.lengthComputable ? e.total : file.size, 'Uploaded ' + mib(e.loaded) + ' of ' + mib(e.lengthComputable ? e.total : file.size));
+    };
+    xhr.upload.onload = function () {
+      uploadedAt = performance.now();
+      if (timeline) setProgress(0, expected, 'Uploaded. Windows done: 0 of ' + expected);
+      else setProgress(0, 0, 'Uploaded. Classifying...');
+    };
+    var failed = null;
+    // NDJSON: each complete line is one window (or the error that ended the stream).
+    function takeLines() {
+      if (!timeline || xhr.status !== 200) return;
+      var text = xhr.responseText, nl;
+      while ((nl = text.indexOf('\n', read)) >= 0) {
+        var line = text.slice(read, nl); read = nl + 1;
+        if (!line.trim()) continue;
+        var obj = JSON.parse(line);
+        if (obj.error) { failed = obj.error; continue; }
+        entry.windows.push(obj);
+        if (entry.windows.length === 1) showEntry(entry);
+        else { renderTimeline(entry); showWindow(entry, shownWindow); }
+        var n = entry.windows.length;
+        setProgress(n, Math.max(expected, n), 'Windows done: ' + n + ' of ' + Math.max(expected, n));
+        setStatus('Classifying "' + file.name + '": ' + n + ' window' + (n === 1 ? '' : 's') + ' done.');
+      }
+    }
+    xhr.onprogress = takeLines;
+    function finish() {
+      inflight = null; cancelBtn.hidden = true; goBtn.disabled = !current; hideProgress();
+      // Back to Classify (the disabled button lost focus), unless a message moved it, e.g. to the token.
+      if (document.activeElement === document.body || document.activeElement === cancelBtn || !document.activeElement) goBtn.focus();
+    }
+    xhr.onabort = function () { clearChart(); setStatus('Cancelled.'); finish(); };
+    xhr.onerror = function () {
+      clearChart(); setStatus('');
+      showError('Cannot reach the server (the connection failed): is stnet serve still running?');
+      finish();
+    };
+    xhr.onload = function () {
+      var body = null;
+      var headers = { get: function (n) { return xhr.getResponseHeader(n); } };
+      try {
+        takeLines();
+        if (!timeline || xhr.status !== 200) body = JSON.parse(xhr.responseText);
+      } catch (e) { body = null; }
+      var total = performance.now() - started;
+      if (timeline && xhr.status === 200 && !failed && entry.windows.length > 0) {
+        entry.t = { upload: uploadedAt !== undefined ? uploadedAt - started : undefined, total: total };
+        entry.predictions = entry.windows[0].predictions;
+        finishEntry(entry);
+        setStatus('Done: "' + file.name + '": ' + entry.windows.length + ' windows. Play the video or choose a band to see each window\'s actions.');
+      } else if (!timeline && xhr.status === 200 && body && body.results && body.results[0] && body.results[0].ok) {
+        var st = parseServerTiming(xhr.getResponseHeader('server-timing'));
+        entry.predictions = body.results[0].predictions;
+        entry.t = { upload: st.upload, queue: st.queue, decode: st.decode, infer: st.infer, total: total };
+        finishEntry(entry);
+        setStatus('Done: "' + file.name + '" is most likely ' + human(entry.predictions[0].label) + ' (' + (entry.predictions[0].prob * 100).toFixed(1) + ' %).');
+      } else {
+        clearChart(); setStatus('');
+        if (failed) showError('The timeline stopped (' + failed.code + '): ' + failed.message);
+        else showError(explain(xhr.status, body, headers));
+      }
+      finish();
+    };
+    xhr.send(file);
   });
+
+  function finishEntry(entry) {
+    runs += 1; entry.n = runs; entry.time = new Date().toLocaleTimeString();
+    showEntry(entry); remember(entry);
+  }
   cancelBtn.addEventListener('click', function () { if (inflight) inflight.abort(); });
 })();

@@ -11,6 +11,7 @@ import type { QueueStats } from './queue.js';
 import classifyRoutes from './routes/classify.js';
 import healthRoutes from './routes/health.js';
 import pageRoutes from './routes/page.js';
+import timelineRoutes from './routes/timeline.js';
 
 export const SERVER_DEFAULTS = Object.freeze({ ...UPLOAD_DEFAULTS, ...SERVICE_DEFAULTS });
 
@@ -38,6 +39,7 @@ export async function buildServer(opts: BuildServerOptions): Promise<FastifyInst
     await app.register(servicePlugin, { workers: opts.workers, maxQueue: opts.maxQueue, topK: opts.topK, shutdownGraceMs: opts.shutdownGraceMs });
     await app.register(uploadsPlugin, { tempRoot: opts.tempRoot, maxUploadBytes: opts.maxUploadBytes, uploadIdleMs: opts.uploadIdleMs });
     await app.register(classifyRoutes);
+    await app.register(timelineRoutes);
     await app.register(healthRoutes);
     await app.register(pageRoutes);
     await app.ready();

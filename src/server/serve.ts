@@ -12,7 +12,8 @@ import { envToken } from '../env.js';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { MAX_THREADS, PRECISIONS, loadStnetModels, type Precision } from '../stnet.js';
 import { SERVER_DEFAULTS, abortInFlight, buildServer, serverInfo, shutdownServer } from './app.js';
-import type { ServerClassifier, ServerVideoResult } from './classifier.js';
+import type { TimelineOptions } from '../timeline/types.js';
+import type { ServerClassifier, ServerVideoResult, ServerWindowResult } from './classifier.js';
 
 /** The part of a loaded StNet model the server uses (`model.classify(paths, opts)` -> VideoResult[]). */
 export interface ClassifyingModel {
@@ -20,6 +21,8 @@ export interface ClassifyingModel {
     paths: readonly string[],
     opts: { topK?: number; segNum?: number; shortSize?: number; targetSize?: number; signal?: AbortSignal },
   ): Promise<readonly ServerVideoResult[]>;
+  /** model.timeline (StNet has it); without it the worker serves no timelines. */
+  timeline?(input: string, opts: TimelineOptions): AsyncIterable<ServerWindowResult>;
   close(): Promise<void>;
 }
 
@@ -45,6 +48,25 @@ export function modelWorker(model: ClassifyingModel, defaults: ModelWorkerDefaul
       if (result === undefined) throw new StnetError('E_RUNTIME', 'internal error: the model returned no result for the video');
       return result;
     },
+    ...(model.timeline !== undefined
+      ? {
+          timeline: (path: string, opts) => {
+            const segNum = opts.segNum ?? defaults.segNum;
+            const { windowSec, strideSec, windowFrames, strideFrames } = opts;
+            return model.timeline!(path, {
+              topK: opts.topK,
+              signal: opts.signal,
+              ...(segNum !== undefined ? { segNum } : {}),
+              ...(defaults.shortSize !== undefined ? { shortSize: defaults.shortSize } : {}),
+              ...(defaults.targetSize !== undefined ? { targetSize: defaults.targetSize } : {}),
+              ...(windowSec !== undefined ? { windowSec } : {}),
+              ...(strideSec !== undefined ? { strideSec } : {}),
+              ...(windowFrames !== undefined ? { windowFrames } : {}),
+              ...(strideFrames !== undefined ? { strideFrames } : {}),
+            });
+          },
+        }
+      : {}),
     close: () => model.close(),
   };
 }

@@ -8,6 +8,7 @@ import type { HTTPMethods } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildServer } from '../../src/server/app.js';
 import { CLASSIFY_QUERY, CLASSIFY_SCHEMAS } from '../../src/server/routes/classify.js';
+import { TIMELINE_QUERY, TIMELINE_SCHEMAS } from '../../src/server/routes/timeline.js';
 import { FakeWorker } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +36,14 @@ describe('docs/server.md matches the server', () => {
     expect(CLASSIFY_QUERY.additionalProperties).toBe(false);
   });
 
+  it('the timeline query table lists exactly TIMELINE_QUERY, with its types and bounds', () => {
+    const rows = table('| timeline name | type | min | max | default |');
+    const documented = rows.map(([name, type, min, max]) => ({ name: name!.replace(/`/g, ''), type, min: Number(min), max: Number(max) }));
+    const schema = Object.entries(TIMELINE_QUERY.properties).map(([name, p]) => ({ name, type: p.type, min: p.minimum, max: p.maximum }));
+    expect(documented).toEqual(schema);
+    expect(TIMELINE_QUERY.additionalProperties).toBe(false);
+  });
+
   it('every documented endpoint is a route of the app, and every classification route is documented', async () => {
     const app = await buildServer({ workers: [new FakeWorker()] });
     try {
@@ -48,7 +57,7 @@ describe('docs/server.md matches the server', () => {
       }
       expect(routes.length).toBeGreaterThanOrEqual(7);
       for (const r of routes) expect(app.hasRoute(r), `${r.method} ${r.url}`).toBe(true);
-      for (const url of Object.keys(CLASSIFY_SCHEMAS)) expect(routes).toContainEqual({ method: 'POST', url });
+      for (const url of [...Object.keys(CLASSIFY_SCHEMAS), ...Object.keys(TIMELINE_SCHEMAS)]) expect(routes).toContainEqual({ method: 'POST', url });
     } finally {
       await app.close();
     }

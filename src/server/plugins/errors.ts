@@ -55,7 +55,7 @@ export function optionError(v: Validation, input: unknown, schema: ObjectSchema,
   const value = typeof input === 'object' && input !== null ? (input as Record<string, unknown>)[key] : undefined;
   if (prop === undefined) return new HttpError(400, 'E_INVALID_OPTION', `Invalid ${where} ${JSON.stringify(key)}: ${v.message ?? 'not accepted'}`);
   if (Array.isArray(value)) return invalidOption(key, 'a single integer', value);
-  return invalidOption(key, `integer between ${prop.minimum} and ${prop.maximum}`, value);
+  return invalidOption(key, `${prop.type === 'number' ? 'number' : 'integer'} between ${prop.minimum} and ${prop.maximum}`, value);
 }
 
 /** The shape of the option schemas (query string and multipart fields): integers with bounds. */
