@@ -12,6 +12,7 @@ import { formatter } from './format.js';
 import {
   EXIT_CODES,
   FORMATS,
+  EMBEDDING_FLAG,
   INT_OPTIONS,
   QUEUE_DEFAULT_NAME,
   QUEUE_INT_OPTIONS,
@@ -92,6 +93,7 @@ ${EXIT_HELP}`,
   for (const o of INT_OPTIONS) if (o.key !== 'threads') submit.addOption(new Option(`${o.flag} ${o.arg}`, `${o.description}; ${o.limits[0]}..${o.limits[1]}`));
   for (const key of SUBMIT_INT_KEYS) submit.addOption(intOption(key));
   submit
+    .addOption(new Option(EMBEDDING_FLAG.flag, EMBEDDING_FLAG.description))
     .addOption(new Option('--keep <duration>', 'how long results stay in Redis: seconds or 90m, 12h, 7d (default 7d)'))
     .addOption(new Option('--wait', 'wait for the batch: progress on stderr, then the results on stdout'))
     .addOption(new Option('--format <format>', `with --wait: ${FORMATS.join(', ')} (default: text on a terminal, else json)`))
@@ -221,7 +223,7 @@ function pick<K extends string>(from: Readonly<Partial<Record<K, number>>>, keys
 async function submitCommand(raw: Record<string, unknown>, ui: Ui, deps: QueueCliDeps, signal: AbortSignal): Promise<number> {
   const { io } = deps;
   const v = toQueueValues(raw);
-  const run = toRunValues({ input_path: raw.input_path, input_file: raw.input_file, format: raw.format, top_k: raw.top_k, seg_num: raw.seg_num, short_size: raw.short_size, target_size: raw.target_size, decode_timeout: raw.decode_timeout });
+  const run = toRunValues({ input_path: raw.input_path, input_file: raw.input_file, format: raw.format, top_k: raw.top_k, seg_num: raw.seg_num, short_size: raw.short_size, target_size: raw.target_size, decode_timeout: raw.decode_timeout, embedding: raw.embedding });
   const classifyOptions = toClassifyOptions(run);
   // Checked here with the flags' names in the messages; src/queue checks the same again for library users.
   validateClassifyOptions(classifyOptions, flagOf);
