@@ -2,7 +2,8 @@
 // forward pass of the same model on a prepared tensor (seg 25, 256 px, 2 threads), for explicit --weights, cold
 // (a fresh STNET_HOME: the graph is built and cached) and warm (the cached graph and onnxruntime's optimized copy
 // of it), and the peak RSS of a warm run (/usr/bin/time's maximum resident set size). Interleaved rounds.
-//   node bench/run.mjs [--rounds N] [weights]
+//   node bench/run.mjs [--rounds N] [--baseline DIR] [weights]
+// --baseline DIR: also the warm run of another build's CLI (DIR with its own dist/), for before/after.
 // Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor stream, decompressed into .cache/bench.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +17,9 @@ const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
 const video = join(ROOT, '..', 'shared', 'fixtures', 'videos', 'paddlevideo_example.avi');
 const golden = join(ROOT, '..', 'shared', 'fixtures', 'golden', 'stnet_seed7_q.lodtensor.xz');
-let weights = args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--rounds');
+let weights = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--baseline'].includes(args[i - 1]));
+const baselineAt = args.indexOf('--baseline');
+const baseline = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
 if (!weights && existsSync(golden)) {
   mkdirSync(join(ROOT, '.cache', 'bench'), { recursive: true });
   weights = join(ROOT, '.cache', 'bench', 'stnet_seed7_q.lodtensor');
@@ -38,8 +41,8 @@ await model.predict(clip.data, clip.dims); // warm-up
 const tmp = mkdtempSync(join(tmpdir(), 'stnet-bench-run-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 const warmHome = join(tmp, 'warm');
-const cli = (home) => {
-  const argv = [join(ROOT, 'dist', 'cli', 'main.js'), 'run', '--input_path', video, '--weights', weights, '--threads', '2', '--quiet', '--format', 'json'];
+const cli = (home, root = ROOT) => {
+  const argv = [join(root, 'dist', 'cli', 'main.js'), 'run', '--input_path', video, '--weights', weights, '--threads', '2', '--quiet', '--format', 'json'];
   const env = { ...process.env, STNET_HOME: home, ORT_DISABLE_TELEMETRY: '1' };
   const t0 = performance.now();
   const r = hasTime ? spawnSync(TIME, ['-f', 'maxrss_kb=%M', process.execPath, ...argv], { env, encoding: 'utf8' }) : spawnSync(process.execPath, argv, { env, encoding: 'utf8' });
@@ -51,8 +54,10 @@ const cli = (home) => {
 // The warm home gets its graph (first run) and onnxruntime's optimized copy (second run) before timing.
 cli(warmHome);
 cli(warmHome);
+const baseHome = join(tmp, 'base');
+if (baseline) cli(baseHome, baseline);
 
-const t = { bare: [], cold: [], warm: [], rss: [], coldRss: [] };
+const t = { bare: [], cold: [], warm: [], rss: [], coldRss: [], base: [], baseRss: [] };
 for (let i = 0; i < rounds; i++) {
   const t0 = performance.now();
   await model.predict(clip.data, clip.dims);
@@ -63,6 +68,11 @@ for (let i = 0; i < rounds; i++) {
   const warm = cli(warmHome);
   t.warm.push(warm.ms);
   t.rss.push(warm.mb);
+  if (baseline) {
+    const base = cli(baseHome, baseline);
+    t.base.push(base.ms);
+    t.baseRss.push(base.mb);
+  }
 }
 await model.close();
 
@@ -72,5 +82,6 @@ console.log(`stnet run of one SD video (${video.split('/').pop()}), explicit --w
 console.log(`one bare forward:                  median ${Math.round(median(t.bare))} ms  [${fmt(t.bare)}]`);
 console.log(`stnet run, cold (graph built):     median ${Math.round(median(t.cold))} ms  [${fmt(t.cold)}]  ratio ${(median(t.cold) / median(t.bare)).toFixed(2)}x`);
 console.log(`stnet run, warm (cached graph):    median ${Math.round(median(t.warm))} ms  [${fmt(t.warm)}]  ratio ${(median(t.warm) / median(t.bare)).toFixed(2)}x (target <= 1.6x)`);
+if (baseline) console.log(`baseline ${baseline}, warm:  median ${Math.round(median(t.base))} ms  [${fmt(t.base)}]  ratio ${(median(t.base) / median(t.bare)).toFixed(2)}x; peak RSS median ${Math.round(median(t.baseRss))} MB [${fmt(t.baseRss)}]`);
 if (hasTime) console.log(`peak RSS: warm median ${Math.round(median(t.rss))} MB [${fmt(t.rss)}] (target <= 700 MB); cold median ${Math.round(median(t.coldRss))} MB`);
 else console.log(`peak RSS: not measured (${TIME} missing)`);
