@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-// Data order: weights, model (fp32, int8), video, start-up, batches, timelines, HTTP service, queue workers. `npm run bench -- model video` runs a subset.
-const order = ['weights-load.mjs', 'model.mjs', 'int8.mjs', 'video.mjs', 'start.mjs', 'classify.mjs', 'timeline.mjs', 'load.mjs', 'queue.mjs'];
+// Data order: weights, model (fp32, int8), video, start-up, one `stnet run`, batches, timelines, HTTP service, queue workers. `npm run bench -- model video` runs a subset.
+const order = ['weights-load.mjs', 'model.mjs', 'int8.mjs', 'video.mjs', 'start.mjs', 'run.mjs', 'classify.mjs', 'timeline.mjs', 'load.mjs', 'queue.mjs'];
 const only = process.argv.slice(2);
 let failed = 0;
 for (const name of order) {

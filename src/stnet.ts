@@ -138,9 +138,9 @@ export class StNet {
     return this.run(data, dims);
   }
 
-  private async run(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+  private async run(data: Float32Array, dims: readonly number[], handOver = false): Promise<StNetOutputs> {
     if (this.session.closed) throw closedError();
-    const out = await this.session.runAll(data, dims);
+    const out = await this.session.runAll(data, dims, { handOver });
     const embedding = out[OUTPUT_EMBEDDING];
     if (embedding === undefined) {
       // Only a graph from before GRAPH_BUILDER_VERSION 2 lacks it (a cached one is not reused: the key has the version).
@@ -159,9 +159,10 @@ export class StNet {
     const list = validatePaths(paths);
     if (this.session.closed) throw closedError();
     // loadVideo's tensors come from 8-bit pixels: the shape is checked, the finite-values scan is skipped.
+    // Each decoded tensor is used once: it is handed over to onnxruntime's thread, not copied (peak RSS).
     const predictor = {
-      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims)).probs,
-      predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims),
+      predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims, true)).probs,
+      predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims, true),
     };
     // stdin (`-`) and stream URLs: one answer for the whole stream at its end (docs/timeline.md).
     const loader: VideoLoader = (path, lo) => (isStreamInput(path) ? loadStreamClip(path, lo) : loadVideo(path, lo));
@@ -169,9 +170,9 @@ export class StNet {
   }
 
   /** A forward pass on a tensor built from 8-bit pixels: the shape is checked, the finite-values scan is skipped. */
-  private predictFrames(data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> {
+  private predictFrames(data: Float32Array, dims: readonly number[], handOver = false): Promise<StNetOutputs> {
     checkInputTensor(data, dims, { values: false });
-    return this.run(data, dims);
+    return this.run(data, dims, handOver);
   }
 
   /**

@@ -14,12 +14,18 @@ export interface Ui {
   stop(): void;
 }
 
+/** Mean per-video stage times so far, ms (shown at the end of the bar's line: first to go on a narrow terminal). */
+export interface StageTimes {
+  readonly decodeMs: number;
+  readonly inferMs: number;
+}
+
 export interface BatchProgress {
   /**
    * `done` videos finished (in input order): the label moves on to the next one, the one now being worked on, or
    * shows `detail` when given (e.g. a queue's done/failed counts).
    */
-  tick(done: number, detail?: string): void;
+  tick(done: number, detail?: string, stages?: StageTimes): void;
 }
 
 export interface DownloadBar {
@@ -107,20 +113,26 @@ export function createUi(opts: UiOptions): Ui {
       // (the rest is about 65 characters), so that on an 80-column terminal the name still shows.
       const room = Math.min(40, Math.max(12, (opts.stderr.columns || 80) - 66));
       const label = (done: number): string => (done < paths.length ? shorten(paths[done]!, room) : '');
-      const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate}/s | ETA {left} | {current}', total, {
+      const b = new LiveBar(opts.stderr, 'stnet {bar} {value}/{total} videos | {rate}/s | ETA {left} | {current}{stages}', total, {
         rate: '0.00',
         left: '?',
         current: label(0),
+        stages: '',
       });
       bar = b;
       b.update(0);
       return {
-        tick(done, detail) {
+        tick(done, detail, stages) {
           const seconds = Math.max((performance.now() - started) / 1000, 1e-3);
           const rate = done / seconds;
           // Own ETA: the bar may be redrawn from scratch after each result, which resets cli-progress's estimate.
           const eta = rate > 0 ? formatSeconds((total - done) / rate) : '?';
-          b.update(done, { rate: rate.toFixed(2), left: eta, current: detail !== undefined ? shorten(detail, room) : label(done) });
+          b.update(done, {
+            rate: rate.toFixed(2),
+            left: eta,
+            current: detail !== undefined ? shorten(detail, room) : label(done),
+            stages: stages === undefined ? '' : ` | decode ${(stages.decodeMs / 1000).toFixed(1)}s infer ${(stages.inferMs / 1000).toFixed(1)}s per video`,
+          });
         },
       };
     },

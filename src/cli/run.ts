@@ -66,12 +66,19 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
     const fmt = formatter(format, { color: colorEnabled(io.stdout) });
     ui.out(fmt.header);
     const bar = ui.batch(paths);
+    // Mean stage times of the videos classified so far, for the bar (decode overlaps the previous video's inference).
+    const sum = { decodeMs: 0, inferMs: 0, n: 0 };
     const results: VideoResult[] = await model.classify(paths, {
       ...classifyOpts,
       signal,
       onProgress: ({ done, result }) => {
         ui.out(fmt.item(result));
-        bar.tick(done);
+        if (result.ok) {
+          sum.decodeMs += result.timing.decodeMs;
+          sum.inferMs += result.timing.inferMs;
+          sum.n++;
+        }
+        bar.tick(done, undefined, sum.n === 0 ? undefined : { decodeMs: sum.decodeMs / sum.n, inferMs: sum.inferMs / sum.n });
       },
     });
     ui.stop();

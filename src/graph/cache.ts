@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, realpathSync, statSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { mkdir, open, readFile, rename, unlink, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { envGraphCache, stnetHome } from '../env.js';
 import { partialPathFor, removeStalePartials } from '../weights/cache.js';
 import { GRAPH_BUILDER_VERSION } from './stnet.js';
@@ -62,6 +62,40 @@ export async function readGraphCache(path: string): Promise<Uint8Array | undefin
   }
 }
 
+/**
+ * onnxruntime's optimized form of a cached graph (its 'all' level: constant folding, fusions, the NCHWc conv layout),
+ * saved by the first session and loaded by later ones with optimization off: no optimization at start-up, and the
+ * session does not hold the plain weights beside their reordered NCHWc copies (178 MB less RSS for fp32; see
+ * docs/model.md "Memory"). NCHWc blocks depend on the CPU's vector width and the saved form on onnxruntime's version,
+ * so `tag` (src/graph/session.ts) names both; it never depends on thread counts. Undefined for a path that is not a
+ * graph of this cache (only our own cache files get siblings).
+ */
+export function optimizedGraphPath(graphPath: string, tag: string): string | undefined {
+  if (!/^[0-9a-f]{32}\.onnx$/.test(basename(graphPath)) || basename(dirname(graphPath)) !== GRAPH_DIR) return undefined;
+  const t = createHash('sha256').update(tag).digest('hex').slice(0, 12);
+  return graphPath.replace(/\.onnx$/, `.opt-${t}${OPTIMIZED_EXT}`);
+}
+
+/** Not `.onnx`: the optimized copies are not graphs of their own for listing and pruning; they go with their graph. */
+const OPTIMIZED_EXT = '.ortopt';
+
+/** The optimized copies of one cached graph (any tag). */
+function optimizedSiblings(graphPath: string): string[] {
+  const stem = basename(graphPath).replace(/\.onnx$/, '.opt-');
+  try {
+    return readdirSync(dirname(graphPath))
+      .filter((n) => n.startsWith(stem) && n.endsWith(OPTIMIZED_EXT))
+      .map((n) => join(dirname(graphPath), n));
+  } catch {
+    return [];
+  }
+}
+
+/** Removes a broken optimized copy (onnxruntime refused it): the next start saves it again. */
+export async function removeOptimizedGraph(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
 function infoPath(graphPath: string): string {
   return graphPath.replace(/\.onnx$/, '.json');
 }
@@ -104,6 +138,7 @@ export async function writeGraphCache(path: string, model: Uint8Array, info?: Gr
 
 export async function removeGraphCache(path: string): Promise<void> {
   await unlink(path).catch(() => undefined);
+  for (const o of optimizedSiblings(path)) await unlink(o).catch(() => undefined);
   await unlink(infoPath(path)).catch(() => undefined);
 }
 
@@ -161,7 +196,7 @@ export function cleanGraphs(home?: string): number {
     return 0;
   }
   for (const name of names) {
-    if (!/\.(onnx|json)$/.test(name) && !name.includes('.download-')) continue;
+    if (!/\.(onnx|json|ortopt)$/.test(name) && !name.includes('.download-')) continue;
     const path = join(dir, name);
     try {
       freed += statSync(path).size;
@@ -176,7 +211,7 @@ export function cleanGraphs(home?: string): number {
 function pruneGraphs(dir: string): void {
   removeStalePartials(dir);
   for (const g of readGraphs(dir).slice(GRAPH_CACHE_KEEP)) {
-    for (const f of [g, infoPath(g)]) {
+    for (const f of [g, infoPath(g), ...optimizedSiblings(g)]) {
       try {
         unlinkSync(f);
       } catch {

@@ -18,6 +18,11 @@ export type ToWorker =
    * thread replaced (grew) its shared input buffer; otherwise the last one is reused.
    */
   | { readonly type: 'run'; readonly id: number; readonly dims: readonly number[]; readonly length: number; readonly buffer?: SharedArrayBuffer }
+  /**
+   * Run on `data`, whose buffer was transferred to this thread (the caller handed it over): no copy on either
+   * side, and the input is garbage once the run is done.
+   */
+  | { readonly type: 'run'; readonly id: number; readonly dims: readonly number[]; readonly data: Float32Array }
   /** Release the session; answered with 'closed'. */
   | { readonly type: 'close' };
 

@@ -23,11 +23,17 @@ let local = new Float32Array(0);
 
 async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
   try {
-    if (msg.buffer !== undefined) shared = msg.buffer;
-    if (session === undefined || shared === undefined) throw new Error('no session or input buffer');
-    if (local.length < msg.length) local = new Float32Array(msg.length);
-    const data = local.subarray(0, msg.length);
-    data.set(new Float32Array(shared, 0, msg.length));
+    if (session === undefined) throw new Error('no session');
+    let data: Float32Array;
+    if ('data' in msg) {
+      data = msg.data;
+    } else {
+      if (msg.buffer !== undefined) shared = msg.buffer;
+      if (shared === undefined) throw new Error('no input buffer');
+      if (local.length < msg.length) local = new Float32Array(msg.length);
+      data = local.subarray(0, msg.length);
+      data.set(new Float32Array(shared, 0, msg.length));
+    }
     const res = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', data, msg.dims) });
     const outputs: Record<string, Float32Array> = {};
     for (const name of session.outputNames) outputs[name] = res[name]!.data as Float32Array;

@@ -292,6 +292,8 @@ describe.skipIf(!HAS_GOLDEN || !HAS_VIDEOS)('classification with the golden weig
     // After the first video the label names the second, the one being worked on (shortened to fit 80 columns).
     expect(r.out).toMatch(/stnet .* 1\/2 videos \| \d+\.\d\d\/s \| ETA \d+s \| \.\.\.\S*_demo\.mp4/);
     expect(r.out).toMatch(/stnet .* 2\/2 videos/);
+    // Per-stage mean times at the line's end (the first thing a narrow terminal crops).
+    expect(r.out).toMatch(/_demo\.mp4 \| decode \d+\.\ds infer \d+\.\ds per video/);
     expect(r.out).toContain(`\x1b[1m${AVI}\x1b[22m  (decode `);
     expect(r.out).toContain(`\x1b[1m${MP4}\x1b[22m  (decode `);
     expect(r.out).toMatch(/\x1b\[2K$/); // the bar's line is cleared at the end

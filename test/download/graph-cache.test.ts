@@ -171,6 +171,40 @@ describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)',
     await expect(loadStnetModels({ weights, cacheDir: home }, 0)).rejects.toMatchObject({ code: 'E_INVALID_OPTION', message: expect.stringMatching(/for count but received 0/) });
   });
 
+  it("onnxruntime's optimized graph: saved by the first cache hit, used by the next start with the same output; a damaged one is replaced; cleaned and pruned with its graph", async () => {
+    const home = join(tmp, 'home-opt');
+    const load = () => StNet.load({ weights, cacheDir: home, graphCache: true, threads: 2 });
+    const outputs: Float32Array[] = [];
+    const optimized = () => readdirSync(join(home, 'graphs')).filter((n) => n.endsWith('.ortopt'));
+    for (let i = 0; i < 4; i++) {
+      if (i === 3) writeFileSync(join(home, 'graphs', optimized()[0]!), 'not an onnx model');
+      const m = await load();
+      outputs.push(await m.predict(input, dims));
+      await m.close();
+      // Start 0 builds the graph from the weights (bytes: nothing to save beside it); start 1 reads the cached graph
+      // and saves onnxruntime's optimized form; starts 2 and 3 read that (3: the damaged copy is refused and saved again).
+      const names = optimized();
+      expect(names).toHaveLength(i === 0 ? 0 : 1);
+      if (i > 0) {
+        expect(names[0]).toMatch(/^[0-9a-f]{32}\.opt-[0-9a-f]{12}\.ortopt$/);
+        expect(statSync(join(home, 'graphs', names[0]!)).size).toBeGreaterThan(130_000_000);
+      }
+    }
+    for (const o of outputs.slice(1)) expect(o).toEqual(outputs[0]);
+    // Not a graph of its own: `stnet cache` lists one graph; pruning and cleaning remove the copy with it.
+    expect(listGraphs(home)).toHaveLength(1);
+    const g = join(home, 'graphs');
+    for (const name of ['x', 'y']) {
+      const other = join(g, `${name.repeat(32)}.onnx`);
+      await writeGraphCache(other, new Uint8Array(3));
+      utimesSync(other, new Date(Date.now() + 10_000), new Date(Date.now() + 10_000));
+    }
+    expect(readdirSync(g).filter((n) => !n.startsWith('x') && !n.startsWith('y'))).toEqual([]);
+    writeFileSync(join(g, `${'x'.repeat(32)}.opt-${'0'.repeat(12)}.ortopt`), 'x');
+    expect(cleanGraphs(home)).toBeGreaterThan(0);
+    expect(readdirSync(g)).toEqual([]);
+  });
+
   it('explicit weights: off by default (nothing written)', async () => {
     const home = join(tmp, 'home3');
     const m = await StNet.load({ weights, cacheDir: home, threads: 1 });

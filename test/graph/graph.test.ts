@@ -141,6 +141,36 @@ describe('ModelSession errors', () => {
   });
 });
 
+describe('ModelSession runAll({ handOver })', () => {
+  it('a whole-buffer input moves to the worker (detached, same result); a view or a WebAssembly memory is copied instead', async () => {
+    const g = new GraphBuilder();
+    const w = g.float('w', [3, 2], new Float32Array([1, 2, 3, 4, 5, 6]));
+    const y = g.op('MatMul', ['x', w], {}, 'y');
+    const bytes = g.encode({ graphName: 't', inputs: [{ name: 'x', dims: ['n', 3] }], outputs: [{ name: y, dims: ['n', 2] }], producerVersion: 'test' });
+    const s = await ModelSession.create(bytes, { threads: 1, useGpu: false });
+    try {
+      const whole = new Float32Array([1, 0, 2, 0, 1, 1]);
+      expect(Array.from((await s.runAll(whole, [2, 3], { handOver: true })).y!)).toEqual([11, 14, 8, 10]);
+      expect(whole.length).toBe(0); // detached: the caller gave it away
+      const backing = new Float32Array([9, 1, 1, 1, 9]);
+      const view = backing.subarray(1, 4);
+      expect(Array.from((await s.runAll(view, [1, 3], { handOver: true })).y!)).toEqual([9, 12]);
+      expect(Array.from(backing)).toEqual([9, 1, 1, 1, 9]);
+      const mem = new WebAssembly.Memory({ initial: 3 }) // 3 pages: a whole number of rows of 3;
+      const wasm = new Float32Array(mem.buffer);
+      wasm.set([2, 0, 0]);
+      const fromWasm = new Float32Array(mem.buffer, 0, mem.buffer.byteLength / 4);
+      const input = fromWasm.subarray(0, 3);
+      expect(Array.from((await s.runAll(input, [1, 3], { handOver: true })).y!)).toEqual([2, 4]);
+      // The whole memory as one array cannot be detached either: copied, and still readable.
+      await expect(s.runAll(fromWasm, [fromWasm.length / 3, 3], { handOver: true })).resolves.toBeDefined();
+      expect(fromWasm[0]).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe.skipIf(!HAS_GOLDEN)(`export-onnx${HAS_GOLDEN ? '' : ` (${GOLDEN_SKIP_REASON})`}`, () => {
   let dir: string;
   beforeAll(() => {
