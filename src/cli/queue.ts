@@ -10,7 +10,6 @@ import { checkRedisUrl } from '../queue/url.js';
 import type { StNetLoadOptions } from '../stnet.js';
 import { formatter } from './format.js';
 import {
-  EXIT_CODES,
   FORMATS,
   EMBEDDING_FLAG,
   INT_OPTIONS,
@@ -29,7 +28,7 @@ import {
   type StatusFormat,
 } from './options.js';
 import { colorEnabled, type Ui } from './progress.js';
-import { EXIT_OK, EXIT_SOME_FAILED, type CliIo } from './action.js';
+import { EXIT_CODE_HELP, EXIT_OK, EXIT_SOME_FAILED, type CliIo } from './action.js';
 
 type CommandFn = (raw: Record<string, unknown>, ui: Ui, signal: AbortSignal) => Promise<number>;
 
@@ -41,7 +40,7 @@ export interface QueueCliDeps {
   readonly readList: (file: string, cwd: string) => Promise<string[]>;
 }
 
-const EXIT_HELP = `\nExit codes:\n${EXIT_CODES.map((e) => `  ${String(e.code).padEnd(4)} ${e.meaning}`).join('\n')}\n  2 also: Redis unreachable (E_QUEUE_UNREACHABLE, within a few seconds)\n`;
+const EXIT_HELP = `${EXIT_CODE_HELP}  2 also: Redis unreachable (E_QUEUE_UNREACHABLE, within a few seconds)\n`;
 
 const redisOption = (): Option => new Option('--redis <url>', 'Redis to use: redis://[user:password@]host:port[/db] (rediss:// for TLS)').makeOptionMandatory();
 const queueOption = (): Option => new Option('--queue <name>', `BullMQ queue name (default ${QUEUE_DEFAULT_NAME})`);

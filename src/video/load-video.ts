@@ -139,7 +139,8 @@ export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key:
   return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness };
 }
 
-async function checkFile(abs: string): Promise<void> {
+/** Not found / not a file / empty, each with its code; shared with src/video/stream.ts. */
+export async function checkFile(abs: string): Promise<void> {
   let st;
   try {
     st = await stat(abs);

@@ -8,11 +8,11 @@
 // Arguments are the loader's (decode.ts): rawvideo rgb24 with passthrough timing, so the frames are the same.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StnetError, invalidOption } from '../errors.js';
 import { cancelledError, childFailure, stderrSummary } from './child.js';
 import { findFfmpeg, type FfmpegInfo } from './ffmpeg.js';
+import { checkFile } from './load-video.js';
 import type { RgbImage } from '../transforms/resize.js';
 
 export type StreamSource = { kind: 'file'; path: string } | { kind: 'stdin' } | { kind: 'url'; url: string; protocol: string };
@@ -121,17 +121,6 @@ export function parseStreamInfo(stderr: string): StreamInfo | undefined {
   if (!size) return undefined;
   const fps = rate(inLine, 'fps') ?? rate(inLine, 'tbr') ?? rate(outLine, 'fps') ?? 0;
   return { fps, width: Number(size[1]), height: Number(size[2]) };
-}
-
-async function checkFile(abs: string): Promise<void> {
-  let st;
-  try {
-    st = await stat(abs);
-  } catch (err) {
-    throw new StnetError('E_VIDEO_NOT_FOUND', `Video not found: ${abs}`, { path: abs, cause: err });
-  }
-  if (!st.isFile()) throw new StnetError('E_VIDEO_NOT_FILE', `Not a video file: ${abs} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`, { path: abs });
-  if (st.size === 0) throw new StnetError('E_VIDEO_EMPTY', `Video file is empty (0 bytes): ${abs}`, { path: abs });
 }
 
 function displayName(source: StreamSource): string {
