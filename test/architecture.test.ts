@@ -61,6 +61,11 @@ describe('import arrows', () => {
     expect(bad.map((e) => `${e.from} -> ${e.to}`), why).toEqual([]);
   });
 
+  it('of the CLI, only `stnet weights` (cli/weights.ts) imports src/weights: the model commands get models from the core', () => {
+    const importers = new Set(EDGES.filter((e) => under(e.from, 'cli') && under(e.to, 'weights')).map((e) => e.from));
+    expect([...importers]).toEqual(['cli/weights.ts']);
+  });
+
   it('the onnxruntime worker imports nothing of stnet but its message types (it runs the same from dist/ and under vitest)', () => {
     expect(EDGES.filter((e) => e.from === 'graph/ort-worker.ts' && !e.typeOnly).map((e) => e.to)).toEqual([]);
   });

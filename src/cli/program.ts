@@ -76,7 +76,7 @@ Cache: $STNET_HOME (default ~/.cache/stnet) holds downloaded weights and built g
   registerWeights(program, ctx);
   registerExportOnnx(program, ctx);
   registerServe(program, ctx);
-  registerQuantize(program, ctx.action, { stdout: io.stdout, cwd: io.cwd, readList }, EXIT_CODE_HELP);
+  registerQuantize(program, { ...ctx, readList, exitCodeHelp: EXIT_CODE_HELP });
   registerCache(program, ctx);
   registerQueueCommands(program, { ...ctx, readList });
   return program;

@@ -1,24 +1,22 @@
-// `stnet quantize` (and `stnet export-onnx --precision int8`): the int8 graph written to a file, with its drift
-// against fp32 printed. The work is in src/quantize.ts; this file only translates flags and prints.
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+// `stnet quantize`: the int8 graph written to a file, with its drift against fp32 printed. The fp32 graph comes
+// from the one loading path (src/model/load.ts), the quantization and drift from src/model/quantize.ts, the file
+// writing from src/model/export.ts; this file only translates flags and prints.
+import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { Option, type Command } from 'commander';
 import { StnetError, invalidOption } from '../errors.js';
+import { checkModelOutPath, writeModelFile } from '../model/export.js';
+import { checkModelSourceOptions, loadModelBytes, readModelBytes } from '../model/load.js';
 import { CALIBRATION_CLIP, CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, DEFAULT_INT8_GROUPS, LAYER_GROUPS, quantizeStnet, type CalibrationMethod, type LayerGroup, type QuantizeStnetResult } from '../model/quantize.js';
-import { loadWeights } from '../weights/index.js';
-import { resolveWeights } from '../weights/resolve.js';
+import { EXIT_OK, downloadHooks, type CommandContext } from './action.js';
 import { THREADS_LIMITS, parseIntFlag } from './options.js';
 import type { Ui } from './progress.js';
 
-/** What the command needs from program.ts: stdout, the working folder, and its --input_file list reader. */
-export interface QuantizeIo {
-  readonly stdout: NodeJS.WriteStream;
-  readonly cwd: string;
+/** What the command needs beyond the shared context: program.ts's --input_file list reader and the exit-code help. */
+export interface QuantizeContext extends CommandContext {
   readonly readList: (file: string, cwd: string) => Promise<string[]>;
+  readonly exitCodeHelp: string;
 }
-
-/** What program.ts's `action` wrapper hands a command: raw flags, the UI, the Ctrl-C signal -> exit code. */
-export type CommandAction = (fn: (raw: Record<string, unknown>, ui: Ui, signal: AbortSignal) => Promise<number>) => (raw: Record<string, unknown>, cmd: Command) => Promise<void>;
 
 export const DEFAULT_INT8_OUT = 'stnet-int8.onnx';
 
@@ -28,6 +26,7 @@ const THREADS_SPEC = { key: 'threads', flag: '--threads', arg: '<n>', descriptio
 
 export interface QuantizeValues {
   weights: string | undefined;
+  weightsUrl: string | undefined;
   calibration: string | undefined;
   evaluation: string | undefined;
   out: string;
@@ -50,34 +49,24 @@ export function toQuantizeValues(raw: Record<string, unknown>, cwd: string): Qua
     groups = list as LayerGroup[];
   }
   const int = (spec: Parameters<typeof parseIntFlag>[0], v: unknown): number | undefined => (v === undefined ? undefined : parseIntFlag(spec, String(v)));
-  const out = (raw.out as string | undefined) ?? DEFAULT_INT8_OUT;
-  if (out === '') throw invalidOption('--out', 'a non-empty output path', out);
+  const str = (flag: string): string | undefined => {
+    const v = raw[flag];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
+    return v;
+  };
   return {
-    weights: raw.weights as string | undefined,
-    calibration: raw.calibration as string | undefined,
-    evaluation: raw.evaluation as string | undefined,
-    out: resolve(cwd, out),
+    weights: str('weights'),
+    weightsUrl: str('weights_url'),
+    calibration: str('calibration'),
+    evaluation: str('evaluation'),
+    out: resolve(cwd, str('out') ?? DEFAULT_INT8_OUT),
     method: method as CalibrationMethod,
     groups,
     threads: int(THREADS_SPEC, raw.threads),
     segNum: int(SEG_SPEC, raw.seg_num),
     size: int(SIZE_SPEC, raw.size),
   };
-}
-
-/** Writes `bytes` to `out` through a temporary file, so a failure never leaves a truncated model. */
-export async function writeModelFile(out: string, bytes: Uint8Array): Promise<void> {
-  const dir = dirname(out);
-  const st = await stat(dir).catch(() => undefined);
-  if (st === undefined || !st.isDirectory()) throw new StnetError('E_INVALID_OPTION', `cannot write the model to ${out}: folder ${dir} does not exist; create it or choose another --out path`, { path: out });
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, bytes);
-    await rename(tmp, out);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw new StnetError('E_INVALID_OPTION', `cannot write the model to ${out}: ${(err as Error).message}; choose a writable --out path`, { cause: err, path: out });
-  }
 }
 
 /** The drift report, one `key value` line each (stdout). */
@@ -97,12 +86,12 @@ export function formatReport(r: QuantizeStnetResult, out: string): string {
   ].join('\n');
 }
 
-async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, io: QuantizeIo, signal: AbortSignal): Promise<number> {
-  const v = toQuantizeValues(raw, io.cwd);
+async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, ctx: QuantizeContext, signal: AbortSignal): Promise<number> {
+  const v = toQuantizeValues(raw, ctx.io.cwd);
   // Lists and the output folder are checked before the weights are read.
   const list = async (flag: string, file: string): Promise<string[]> => {
     try {
-      return await io.readList(file, io.cwd);
+      return await ctx.readList(file, ctx.io.cwd);
     } catch (err) {
       // The list reader is run's; its messages name --input_file.
       if (err instanceof StnetError) throw new StnetError(err.code, err.message.replace('--input_file', flag), { cause: err, ...(err.path !== undefined ? { path: err.path } : {}) });
@@ -111,14 +100,25 @@ async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, io: Quantiz
   };
   const calibration = v.calibration !== undefined ? await list('--calibration', v.calibration) : undefined;
   const evaluation = v.evaluation !== undefined ? await list('--evaluation', v.evaluation) : undefined;
-  const outDir = await stat(dirname(v.out)).catch(() => undefined);
-  if (outDir === undefined || !outDir.isDirectory()) throw new StnetError('E_INVALID_OPTION', `cannot write the model to ${v.out}: folder ${dirname(v.out)} does not exist; create it or choose another --out path`, { path: v.out });
-  const resolved = await resolveWeights({ ...(v.weights !== undefined ? { weights: v.weights } : {}), ...(typeof raw.weights_url === 'string' ? { weightsUrl: raw.weights_url } : {}), signal });
-  const weights = resolved.weights ?? (await loadWeights(resolved.path));
+  const out = await checkModelOutPath(v.out);
+  const hooks = downloadHooks(ui);
+  // The fp32 graph from the one loading path, with the library's graph-cache default (on for cached or downloaded
+  // weights; for explicit --weights only with STNET_GRAPH_CACHE=1): quantize's own output is its --out file.
+  const fp32 = await loadModelBytes(
+    checkModelSourceOptions({
+      ...(v.weights !== undefined ? { weights: v.weights } : {}),
+      ...(v.weightsUrl !== undefined ? { weightsUrl: v.weightsUrl } : {}),
+      precision: 'fp32',
+      signal,
+      onDownloadStart: hooks.onDownloadStart,
+      onDownloadProgress: hooks.onDownloadProgress,
+    }),
+  );
+  if (fp32.weightsSource === 'download') ui.log(`weights saved to ${fp32.weightsPath ?? ''}`);
   ui.log(`calibrating on ${calibration?.length ?? 1} clip${(calibration?.length ?? 1) === 1 ? '' : 's'} (${v.method}), then measuring the drift`);
   const clip = { ...(v.segNum !== undefined ? { segNum: v.segNum } : {}), ...(v.size !== undefined ? { shortSize: v.size, targetSize: v.size } : {}) };
-  const result = await quantizeStnet(weights, {
-    threads: v.threads ?? (await import('node:os')).availableParallelism(),
+  const result = await quantizeStnet(await readModelBytes(fp32), {
+    threads: v.threads ?? availableParallelism(),
     method: v.method,
     groups: v.groups,
     ...(calibration !== undefined ? { calibration } : {}),
@@ -128,17 +128,18 @@ async function quantizeCommand(raw: Record<string, unknown>, ui: Ui, io: Quantiz
     onWarning: (m) => ui.log(`warning: ${m}`, true),
     signal,
   });
-  await writeModelFile(v.out, result.model);
-  io.stdout.write(formatReport(result, v.out));
-  return 0;
+  await writeModelFile(result.model, out);
+  ctx.io.stdout.write(formatReport(result, out));
+  return EXIT_OK;
 }
 
 /** Registers `stnet quantize` on the program. */
-export function registerQuantize(program: Command, action: CommandAction, io: QuantizeIo, exitHelp: string): void {
+export function registerQuantize(program: Command, ctx: QuantizeContext): void {
   program
     .command('quantize')
     .description('build the int8 graph (QDQ, calibrated on videos), print its drift against fp32, write it (run it with stnet run --model)')
     .addOption(new Option('--weights <path>', 'weights (default: STNET_WEIGHTS, else the cache, else download)'))
+    .addOption(new Option('--weights_url <url>', 'download URL when the weights are not cached'))
     .addOption(new Option('--calibration <list>', 'text file with one calibration video per line (default: the bundled examples/archery.avi)'))
     .addOption(new Option('--evaluation <list>', 'text file with held-out videos to measure the drift on (default: the calibration clips)'))
     .addOption(new Option('--out <file>', `output .onnx file (default ${DEFAULT_INT8_OUT})`))
@@ -150,12 +151,7 @@ export function registerQuantize(program: Command, action: CommandAction, io: Qu
     .addOption(new Option('--quiet', 'no progress on stderr (warnings still)'))
     .addHelpText(
       'after',
-      `\nA calibration or evaluation video that cannot be read is skipped with a warning; none readable is an error.\n\nExamples:\n  $ stnet quantize --weights STNET.pdparams\n  $ stnet quantize --weights STNET.pdparams --calibration calib.txt --evaluation eval.txt --out stnet-int8.onnx\n  $ stnet run --model stnet-int8.onnx --input_path video.mp4\n${exitHelp}`,
+      `\nA calibration or evaluation video that cannot be read is skipped with a warning; none readable is an error.\nThe fp32 graph it starts from is read from the graph cache for cached weights (STNET_GRAPH_CACHE=1: also for --weights).\n\nExamples:\n  $ stnet quantize --weights STNET.pdparams\n  $ stnet quantize --weights STNET.pdparams --calibration calib.txt --evaluation eval.txt --out stnet-int8.onnx\n  $ stnet run --model stnet-int8.onnx --input_path video.mp4\n${ctx.exitCodeHelp}`,
     )
-    .action(action((raw, ui, signal) => quantizeCommand(raw, ui, io, signal)));
-}
-
-/** `stnet export-onnx --precision int8`: the same graph as `stnet quantize` with the default calibration. */
-export async function exportInt8(raw: Record<string, unknown>, ui: Ui, io: QuantizeIo, signal: AbortSignal): Promise<number> {
-  return quantizeCommand({ weights: raw.weights, weights_url: raw.weights_url, out: raw.out, quiet: raw.quiet }, ui, io, signal);
+    .action(ctx.action((raw, ui, signal) => quantizeCommand(raw, ui, ctx, signal)));
 }

@@ -8,8 +8,7 @@ import { StnetError, isStnetError } from '../errors.js';
 import { CALIBRATION_METHODS, calibrate, type CalibrationInput, type CalibrationMethod } from '../graph/calibrate.js';
 import { ModelSession } from '../graph/session.js';
 import { DEFAULT_INT8_GROUPS, LAYER_GROUPS, quantizationPlan, quantizeStnetModel, type LayerGroup } from '../graph/quantize.js';
-import { NUM_CLASSES, buildStnetOnnx } from '../graph/stnet.js';
-import type { StnetWeights } from '../weights/types.js';
+import { NUM_CLASSES } from '../graph/stnet.js';
 import { loadVideo, type LoadVideoOptions } from '../video/load-video.js';
 
 export { CALIBRATION_METHODS, LAYER_GROUPS, DEFAULT_INT8_GROUPS };
@@ -199,14 +198,13 @@ export interface QuantizeStnetResult {
   readonly drift: DriftReport;
 }
 
-/** `stnet quantize`: weights -> fp32 graph -> calibrated int8 graph, plus its drift against fp32. */
-export async function quantizeStnet(weights: StnetWeights, opts: QuantizeStnetOptions): Promise<QuantizeStnetResult> {
+/** `stnet quantize`: fp32 graph (from loadModelBytes) -> calibrated int8 graph, plus its drift against fp32. */
+export async function quantizeStnet(fp32: Uint8Array, opts: QuantizeStnetOptions): Promise<QuantizeStnetResult> {
   const method = opts.method ?? DEFAULT_CALIBRATION_METHOD;
   const groups = opts.groups ?? DEFAULT_INT8_GROUPS;
   // Evaluation clips are read first: a bad evaluation list fails before the (slow) calibration.
   const evaluation = opts.evaluation !== undefined ? await readCalibrationClips(opts.evaluation, { ...opts, clip: { segNum: 25, shortSize: 256, targetSize: 256, ...opts.evaluationClip } }, 'evaluation') : undefined;
   const clips = await readCalibrationClips(opts.calibration ?? defaultCalibrationVideos(), opts);
-  const fp32 = buildStnetOnnx(weights);
   const models = await quantizeWithClips(fp32, clips, { threads: opts.threads, methods: [method], groups, identity: calibrationIdentity(opts) });
   const model = models.get(method)!;
   const [drift] = await measureDrift(fp32, [model], evaluation ?? clips, opts.threads);
