@@ -1,7 +1,6 @@
 // `stnet serve`: the HTTP service lives in src/server; this is only its flags, translated in options.ts.
 import { Option, type Command } from 'commander';
 import { CLASSIFY_DEFAULTS } from '../classify.js';
-import { serveCommand } from '../server/serve.js';
 import { EXIT_CODE_HELP, EXIT_INTERRUPTED, EXIT_OK, type CommandContext } from './action.js';
 import { toServeOptions } from './options.js';
 
@@ -30,6 +29,8 @@ export function registerServe(program: Command, ctx: CommandContext): void {
 
 /** Ranges are checked by resolveServeOptions, before any model loads. */
 async function serveCli(raw: Record<string, unknown>): Promise<number> {
+  // Loaded here, not at the top: fastify and its plugins cost every other command ~12 MB and ~100 ms of start-up.
+  const { serveCommand } = await import('../server/serve.js');
   // Ctrl-C is an interruption (130, as for every command); SIGTERM is how supervisors stop a service (0).
   return (await serveCommand(toServeOptions(raw))) === 'SIGINT' ? EXIT_INTERRUPTED : EXIT_OK;
 }

@@ -7,12 +7,12 @@
 //   averaged over the clips. Clipping the rare extreme values gives the bulk of the values finer steps.
 // The exposed tensors of a 25-segment 256 px clip would be gigabytes at once, so they are taken in rounds of at
 // most `maxBytesPerRun` per forward pass.
-import onnxProto from 'onnx-proto';
+import type onnxProto from 'onnx-proto';
+import { onnxSchema } from './proto.js';
 import { StnetError } from '../errors.js';
 import { ModelSession } from './session.js';
 import type { TensorRange } from './quantize.js';
 
-const { onnx } = onnxProto;
 
 export const CALIBRATION_METHODS = ['minmax', 'percentile'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
@@ -22,13 +22,13 @@ const BINS = 4096;
 
 /** Adds `names` as float outputs of the graph (shape left free), so a run returns them. */
 export function exposeTensors(model: Uint8Array, names: readonly string[]): Uint8Array {
-  const m = onnx.ModelProto.decode(model);
+  const m = onnxSchema().ModelProto.decode(model);
   const have = new Set((m.graph!.output ?? []).map((o) => o.name));
   for (const name of names) {
     if (have.has(name)) continue;
-    m.graph!.output!.push({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } });
+    m.graph!.output!.push({ name, type: { tensorType: { elemType: onnxSchema().TensorProto.DataType.FLOAT } } });
   }
-  return onnx.ModelProto.encode(m).finish();
+  return onnxSchema().ModelProto.encode(m).finish();
 }
 
 /** Per-clip statistics of one tensor. */

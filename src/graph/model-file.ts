@@ -2,12 +2,12 @@
 // Checked before onnxruntime sees it, so that a wrong file is a typed error that says what is wrong, and so that
 // nothing else (cache, session) is touched.
 import { readFile, stat } from 'node:fs/promises';
-import onnxProto from 'onnx-proto';
+import type onnxProto from 'onnx-proto';
+import { onnxSchema } from './proto.js';
 import { StnetError } from '../errors.js';
 import { META_PRECISION } from './quantize.js';
 import { EMBEDDING_SIZE, INPUT_CHANNELS, INPUT_NAME, NUM_CLASSES, OUTPUT_EMBEDDING, OUTPUT_LOGITS, OUTPUT_PROBS } from './stnet.js';
 
-const { onnx } = onnxProto;
 
 /** The producer_name every graph this project writes carries (src/graph/onnx.ts). */
 const PRODUCER = 'stnet-kinetics400';
@@ -29,7 +29,7 @@ export function checkStnetModel(bytes: Uint8Array, path: string): StnetModelFile
   if (bytes.length === 0) throw bad(path, 'is empty (0 bytes), not an ONNX model');
   let m: onnxProto.onnx.ModelProto;
   try {
-    m = onnx.ModelProto.decode(bytes);
+    m = onnxSchema().ModelProto.decode(bytes);
   } catch (err) {
     // A truncated protobuf ends inside a field: the decoder reads past the end.
     const truncated = /index out of range|invalid wire type|premature|offset/i.test((err as Error).message);
@@ -44,7 +44,7 @@ export function checkStnetModel(bytes: Uint8Array, path: string): StnetModelFile
     JSON.stringify((v?.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue ?? 0))));
   const i0 = inputs[0];
   const inDims = i0?.type?.tensorType?.shape?.dim ?? [];
-  if (inputs.length !== 1 || i0?.name !== INPUT_NAME || inDims.length !== 5 || Number(inDims[2]?.dimValue ?? 0) !== INPUT_CHANNELS || i0.type?.tensorType?.elemType !== onnx.TensorProto.DataType.FLOAT) {
+  if (inputs.length !== 1 || i0?.name !== INPUT_NAME || inDims.length !== 5 || Number(inDims[2]?.dimValue ?? 0) !== INPUT_CHANNELS || i0.type?.tensorType?.elemType !== onnxSchema().TensorProto.DataType.FLOAT) {
     throw bad(path, `does not have StNet's input (expected one float input ${INPUT_NAME} [batch, seg_num, ${INPUT_CHANNELS}, H, W], found ${inputs.map((v) => `${v.name} ${dims(v)}`).join(', ') || 'none'})`);
   }
   const outputs = g.output ?? [];

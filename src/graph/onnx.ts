@@ -1,9 +1,9 @@
 // Small typed helpers over the onnx-proto package (the protobufjs-generated ONNX schema, ONNX 1.10 / IR 8):
 // nodes, initializers and value infos, then one `encode` at the end. No protobuf is hand-written here.
 import { endianness } from 'node:os';
-import onnxProto from 'onnx-proto';
+import type onnxProto from 'onnx-proto';
+import { onnxSchema } from './proto.js';
 
-const { onnx } = onnxProto;
 type INodeProto = onnxProto.onnx.INodeProto;
 type ITensorProto = onnxProto.onnx.ITensorProto;
 type IAttributeProto = onnxProto.onnx.IAttributeProto;
@@ -21,7 +21,7 @@ export type Attr = { readonly i: number } | { readonly ints: readonly number[] }
 export type Dim = number | string;
 
 function toAttribute(name: string, value: Attr): IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
+  const T = onnxSchema().AttributeProto.AttributeType;
   if ('i' in value) return { name, type: T.INT, i: value.i };
   if ('ints' in value) return { name, type: T.INTS, ints: [...value.ints] };
   if ('f' in value) return { name, type: T.FLOAT, f: value.f };
@@ -33,7 +33,7 @@ function valueInfo(name: string, dims: readonly Dim[]): IValueInfoProto {
     name,
     type: {
       tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
+        elemType: onnxSchema().TensorProto.DataType.FLOAT,
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
@@ -67,7 +67,7 @@ export class GraphBuilder {
     this.initializers.push({
       name: id,
       dims: [...dims],
-      dataType: onnx.TensorProto.DataType.FLOAT,
+      dataType: onnxSchema().TensorProto.DataType.FLOAT,
       rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     });
     return id;
@@ -76,7 +76,7 @@ export class GraphBuilder {
   /** An int64 constant (shapes, axes). */
   int64(name: string, values: readonly number[]): string {
     const id = this.fresh(name);
-    this.initializers.push({ name: id, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, int64Data: [...values] });
+    this.initializers.push({ name: id, dims: [values.length], dataType: onnxSchema().TensorProto.DataType.INT64, int64Data: [...values] });
     return id;
   }
 
@@ -101,7 +101,7 @@ export class GraphBuilder {
     producerVersion: string;
     docString?: string;
   }): Uint8Array {
-    const model = onnx.ModelProto.create({
+    const model = onnxSchema().ModelProto.create({
       irVersion: IR_VERSION,
       opsetImport: [{ domain: '', version: OPSET }],
       producerName: 'stnet-kinetics400',
@@ -115,11 +115,11 @@ export class GraphBuilder {
         output: opts.outputs.map((v) => valueInfo(v.name, v.dims)),
       },
     });
-    return onnx.ModelProto.encode(model).finish();
+    return onnxSchema().ModelProto.encode(model).finish();
   }
 }
 
 /** Parses a serialized model (used by the FLOP counter and tests). */
 export function decodeModel(bytes: Uint8Array): onnxProto.onnx.ModelProto {
-  return onnx.ModelProto.decode(bytes);
+  return onnxSchema().ModelProto.decode(bytes);
 }

@@ -13,14 +13,13 @@
 // (DequantizeLinear axis 0). Bias: int32 with scale x_scale * w_scale[c] and zero point 0, as QLinearConv wants.
 // `reduceRange` keeps weights in [-63, 63]: on AVX2 without VNNI, onnxruntime's u8s8 kernel sums pairs of u8*s8
 // products in int16 (vpmaddubsw), which 255*127*2 overflows; 7-bit weights cannot.
-import onnxProto from 'onnx-proto';
+import type onnxProto from 'onnx-proto';
+import { onnxSchema } from './proto.js';
 import { StnetError } from '../errors.js';
 
-const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
 type INodeProto = onnxProto.onnx.INodeProto;
 type ITensorProto = onnxProto.onnx.ITensorProto;
-const DT = onnx.TensorProto.DataType;
 
 /** Layer groups that can be quantized or kept in fp32 independently (docs/model.md, "int8": their sensitivity). */
 /**
@@ -81,7 +80,7 @@ export interface QuantizationPlan {
 
 function decode(fp32: Uint8Array): IModelProto {
   try {
-    return onnx.ModelProto.decode(fp32);
+    return onnxSchema().ModelProto.decode(fp32);
   } catch (err) {
     throw new StnetError('E_MODEL_FORMAT', `cannot quantize: the fp32 model is not a readable ONNX model (${(err as Error).message})`, { cause: err });
   }
@@ -234,8 +233,8 @@ export function quantizeStnetModel(fp32: Uint8Array, ranges: ReadonlyMap<string,
     const p = {
       scale: Math.fround(scale),
       zeroPoint,
-      scaleName: scalar(`${t}_scale`, DT.FLOAT, bytes(Float32Array.of(scale))),
-      zpName: scalar(`${t}_zero_point`, DT.UINT8, Uint8Array.of(zeroPoint)),
+      scaleName: scalar(`${t}_scale`, onnxSchema().TensorProto.DataType.FLOAT, bytes(Float32Array.of(scale))),
+      zpName: scalar(`${t}_zero_point`, onnxSchema().TensorProto.DataType.UINT8, Uint8Array.of(zeroPoint)),
     };
     params.set(t, p);
     return p;
@@ -271,16 +270,16 @@ export function quantizeStnetModel(fp32: Uint8Array, ranges: ReadonlyMap<string,
     const perChannel = n.opType === 'Conv';
     const channels = perChannel ? dims[0]! : 1;
     const { q, scales } = quantizeWeights(wf, channels, qmax);
-    const wq = scalar(`${inputs[1]}_quantized`, DT.INT8, bytes(q), dims);
-    const wScale = scalar(`${inputs[1]}_scale`, DT.FLOAT, bytes(scales), perChannel ? [channels] : []);
-    const wZp = scalar(`${inputs[1]}_zero_point`, DT.INT8, new Uint8Array(channels), perChannel ? [channels] : []);
+    const wq = scalar(`${inputs[1]}_quantized`, onnxSchema().TensorProto.DataType.INT8, bytes(q), dims);
+    const wScale = scalar(`${inputs[1]}_scale`, onnxSchema().TensorProto.DataType.FLOAT, bytes(scales), perChannel ? [channels] : []);
+    const wZp = scalar(`${inputs[1]}_zero_point`, onnxSchema().TensorProto.DataType.INT8, new Uint8Array(channels), perChannel ? [channels] : []);
     const wDq = fresh(`${inputs[1]}_dequantized`);
     weightNodes.push({
       opType: 'DequantizeLinear',
       name: `DequantizeLinear:${wDq}`,
       input: [wq, wScale, wZp],
       output: [wDq],
-      attribute: perChannel ? [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] : [],
+      attribute: perChannel ? [{ name: 'axis', type: onnxSchema().AttributeProto.AttributeType.INT, i: 0 }] : [],
     });
     replaced.add(inputs[1]!);
     inputs[1] = wDq;
@@ -295,16 +294,16 @@ export function quantizeStnetModel(fp32: Uint8Array, ranges: ReadonlyMap<string,
         bScales[c] = Math.fround(x.scale * scales[perChannel ? c : 0]!);
         bq[c] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, Math.round(bf[c]! / bScales[c]!)));
       }
-      const bqName = scalar(`${inputs[2]}_quantized`, DT.INT32, bytes(bq), [bf.length]);
-      const bsName = scalar(`${inputs[2]}_scale`, DT.FLOAT, bytes(bScales), [bf.length]);
-      const bzName = scalar(`${inputs[2]}_zero_point`, DT.INT32, new Uint8Array(4 * bf.length), [bf.length]);
+      const bqName = scalar(`${inputs[2]}_quantized`, onnxSchema().TensorProto.DataType.INT32, bytes(bq), [bf.length]);
+      const bsName = scalar(`${inputs[2]}_scale`, onnxSchema().TensorProto.DataType.FLOAT, bytes(bScales), [bf.length]);
+      const bzName = scalar(`${inputs[2]}_zero_point`, onnxSchema().TensorProto.DataType.INT32, new Uint8Array(4 * bf.length), [bf.length]);
       const bDq = fresh(`${inputs[2]}_dequantized`);
       weightNodes.push({
         opType: 'DequantizeLinear',
         name: `DequantizeLinear:${bDq}`,
         input: [bqName, bsName, bzName],
         output: [bDq],
-        attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+        attribute: [{ name: 'axis', type: onnxSchema().AttributeProto.AttributeType.INT, i: 0 }],
       });
       replaced.add(inputs[2]);
       inputs[2] = bDq;
@@ -332,5 +331,5 @@ export function quantizeStnetModel(fp32: Uint8Array, ranges: ReadonlyMap<string,
     ...Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
   ];
   model.docString = `${model.docString ?? ''} int8 QDQ (groups ${groups.join(', ')}).`.trim();
-  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  return onnxSchema().ModelProto.encode(onnxSchema().ModelProto.create(model)).finish();
 }

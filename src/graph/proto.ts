@@ -1,0 +1,17 @@
+// The ONNX protobuf schema (onnx-proto, on protobufjs), loaded on first use. Only building, decoding, checking or
+// quantizing a graph needs it; a start from the graph cache hands onnxruntime a file path and never does. Loading
+// it costs about 14 MB of RSS and 170 ms of start-up (measured: `node -e "await import('onnx-proto')"` against
+// bare node), which every `stnet run` on a cached graph paid before (issue 10, start-up and memory). The package
+// is CommonJS, so a synchronous require keeps the callers synchronous.
+import { createRequire } from 'node:module';
+import type onnxProtoModule from 'onnx-proto';
+
+export type OnnxSchema = typeof onnxProtoModule.onnx;
+
+let schema: OnnxSchema | undefined;
+
+/** The generated `onnx` namespace (ModelProto, TensorProto, ...). */
+export function onnxSchema(): OnnxSchema {
+  schema ??= (createRequire(import.meta.url)('onnx-proto') as typeof onnxProtoModule).onnx;
+  return schema;
+}
