@@ -188,9 +188,12 @@ export function toHubResult(predictions: readonly Prediction[]): HubResult {
 
 type Decoded = { ok: true; video: LoadedVideo; decodeMs: number } | { ok: false; error: unknown };
 
-/** Classifies `paths` in input order with a one-ahead decode pipeline. Options must be validated. */
+/**
+ * Classifies `paths` in input order with a one-ahead decode pipeline. Options must be validated. `predictor` may
+ * still be loading (a promise): the first video is decoded meanwhile, and a failed load stops that decode.
+ */
 export async function classifyVideos(
-  predictor: Predictor,
+  predictorOrLoading: Predictor | PromiseLike<Predictor>,
   loadVideo: VideoLoader,
   paths: readonly string[],
   opts: ResolvedClassifyOptions,
@@ -220,6 +223,7 @@ export async function classifyVideos(
   const results: VideoResult[] = [];
   let next: Promise<Decoded> | undefined = paths.length > 0 ? decode(paths[0]!) : undefined;
   try {
+    const predictor = await predictorOrLoading;
     for (let i = 0; i < paths.length; i++) {
       const path = paths[i]!;
       const decoded: Decoded = await next!;

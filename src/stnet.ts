@@ -28,6 +28,7 @@ import {
   type ClassifyOptions,
   type HubInput,
   type HubResult,
+  type Predictor,
   type VideoLoader,
   type VideoResult,
 } from './classify.js';
@@ -85,8 +86,13 @@ export function checkLoadOptions(opts: unknown): { weights: string | undefined; 
   return { weights: source.weights, ...session, precision: source.precision ?? 'fp32' };
 }
 
+/** classify()'s reader: stdin (`-`) and stream URLs give one answer for the whole stream at its end (docs/timeline.md). */
+const CLASSIFY_LOADER: VideoLoader = (path, lo) => (isStreamInput(path) ? loadStreamClip(path, lo) : loadVideo(path, lo));
+
 /** StNet's constructor, for loadStnetModels below (the class keeps it private to users). */
 let newStNet: (session: ModelSession, weightsPath: string | undefined, precision: Precision) => StNet;
+/** StNet's classify() predictor, for classifyWhileLoading below. */
+let predictorOf: (m: StNet) => Predictor;
 
 export class StNet {
   /** onnxruntime intra-op threads of this model. */
@@ -96,6 +102,7 @@ export class StNet {
 
   static {
     newStNet = (session, weightsPath, precision) => new StNet(session, weightsPath, precision);
+    predictorOf = (m) => m.classifyPredictor();
   }
 
   private constructor(
@@ -158,15 +165,18 @@ export class StNet {
     const o = validateClassifyOptions(opts);
     const list = validatePaths(paths);
     if (this.session.closed) throw closedError();
+    return classifyVideos(this.classifyPredictor(), CLASSIFY_LOADER, list, o);
+  }
+
+  /** What classify() runs each decoded video through. */
+  private classifyPredictor(): Predictor {
+    if (this.session.closed) throw closedError();
     // loadVideo's tensors come from 8-bit pixels: the shape is checked, the finite-values scan is skipped.
     // Each decoded tensor is used once: it is handed over to onnxruntime's thread, not copied (peak RSS).
-    const predictor = {
+    return {
       predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims, true)).probs,
       predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims, true),
     };
-    // stdin (`-`) and stream URLs: one answer for the whole stream at its end (docs/timeline.md).
-    const loader: VideoLoader = (path, lo) => (isStreamInput(path) ? loadStreamClip(path, lo) : loadVideo(path, lo));
-    return classifyVideos(predictor, loader, list, o);
   }
 
   /** A forward pass on a tensor built from 8-bit pixels: the shape is checked, the finite-values scan is skipped. */
@@ -206,6 +216,22 @@ export class StNet {
   async close(): Promise<void> {
     await this.session.close();
   }
+}
+
+/**
+ * StNet#classify on a model that is still loading: the first video is decoded while the model loads (graph read
+ * or built, session created), so a one-video `stnet run` pays for the slower of the two, not their sum (issue 10,
+ * start-up). Internal (the CLI's; not exported from the package). The caller owns the model and closes it.
+ */
+export async function classifyWhileLoading(loading: Promise<StNet>, paths: readonly string[], opts: ClassifyOptions = {}): Promise<VideoResult[]> {
+  const o = validateClassifyOptions(opts);
+  const list = validatePaths(paths);
+  return classifyVideos(
+    loading.then((m) => predictorOf(m)),
+    CLASSIFY_LOADER,
+    list,
+    o,
+  );
 }
 
 /** What loadStnetModels reports as it goes (the server prints it). */

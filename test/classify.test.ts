@@ -213,6 +213,36 @@ describe('classifyVideos pipeline', () => {
     expect(r.events).toEqual(['decode+ a1.mp4', 'decode- a1.mp4', 'decode+ a2.mp4']);
   });
 
+  it('a predictor still loading: the first video decodes meanwhile, inference waits for the model', async () => {
+    const r = recorder({ decodeMs: 100, inferMs: 10 });
+    const loadedAt: number[] = [];
+    const t0 = performance.now();
+    const loading = sleep(150).then(() => {
+      loadedAt.push(performance.now() - t0);
+      r.events.push('model loaded');
+      return r.predictor;
+    });
+    const results = await classifyVideos(loading, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }));
+    const wall = performance.now() - t0;
+    expect(results.map((x) => x.ok)).toEqual([true, true]);
+    // a1 was decoded while the model loaded; a2's decode started only once a1 went to the model (one ahead).
+    expect(r.events.slice(0, 5)).toEqual(['decode+ a1.mp4', 'decode- a1.mp4', 'model loaded', 'decode+ a2.mp4', 'infer+ 1x1x15x4x4']);
+    // Serial would be 150 (load) + 100 + 10 + 100 + 10 = 370 ms; overlapped: 150 + 10 + 100 + 10 = 270 ms.
+    expect(wall).toBeLessThan(350);
+  });
+
+  it('a model that fails to load rejects with its error and stops the first decode', async () => {
+    const r = recorder({ decodeMs: 300, inferMs: 5 });
+    const t0 = performance.now();
+    const loading = sleep(30).then((): Predictor => {
+      throw new StnetError('E_WEIGHTS_FORMAT', 'not a weights file');
+    });
+    await expect(classifyVideos(loading, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({ code: 'E_WEIGHTS_FORMAT' });
+    // The decode was aborted (not waited out) and no second one started.
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(r.events).toEqual(['decode+ a1.mp4']);
+  });
+
   it('an onnxruntime failure rejects the call', async () => {
     const r = recorder({ decodeMs: 5, inferMs: 5, failInfer: new StnetError('E_RUNTIME', 'out of memory') });
     await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({ code: 'E_RUNTIME' });

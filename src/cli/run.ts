@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { validateClassifyOptions, validatePaths, type VideoResult } from '../classify.js';
 import { StnetError } from '../errors.js';
-import { loadStnetModels, type StNet } from '../stnet.js';
+import { classifyWhileLoading, loadStnetModels, type StNet } from '../stnet.js';
 import { EXIT_CODE_HELP, EXIT_OK, EXIT_SOME_FAILED, downloadHooks, type CliIo, type CommandContext } from './action.js';
 import { formatter } from './format.js';
 import { EMBEDDING_FLAG, FORMATS, INT_OPTIONS, flagOf, toClassifyOptions, toRunValues, type Format, type RunValues } from './options.js';
@@ -61,14 +61,19 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
   validatePaths(paths, '--input_path');
   const format: Format = values.format ?? (io.stdout.isTTY === true ? 'text' : 'json');
 
-  const model = await loadCliModel(values, ui, signal, io.cwd);
-  try {
-    const fmt = formatter(format, { color: colorEnabled(io.stdout) });
+  const fmt = formatter(format, { color: colorEnabled(io.stdout) });
+  let bar: ReturnType<Ui['batch']> | undefined;
+  // The first video is decoded while the model loads (StNet's classifyWhileLoading). The output header and the
+  // batch bar wait for the model: a failed load prints nothing on stdout, and a download shows its own bar first.
+  const loading = loadCliModel(values, ui, signal, io.cwd).then((m) => {
     ui.out(fmt.header);
-    const bar = ui.batch(paths);
+    bar = ui.batch(paths);
+    return m;
+  });
+  try {
     // Mean stage times of the videos classified so far, for the bar (decode overlaps the previous video's inference).
     const sum = { decodeMs: 0, inferMs: 0, n: 0 };
-    const results: VideoResult[] = await model.classify(paths, {
+    const results: VideoResult[] = await classifyWhileLoading(loading, paths, {
       ...classifyOpts,
       signal,
       onProgress: ({ done, result }) => {
@@ -78,7 +83,7 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
           sum.inferMs += result.timing.inferMs;
           sum.n++;
         }
-        bar.tick(done, undefined, sum.n === 0 ? undefined : { decodeMs: sum.decodeMs / sum.n, inferMs: sum.inferMs / sum.n });
+        bar?.tick(done, undefined, sum.n === 0 ? undefined : { decodeMs: sum.decodeMs / sum.n, inferMs: sum.inferMs / sum.n });
       },
     });
     ui.stop();
@@ -90,7 +95,8 @@ async function runCommand(raw: Record<string, unknown>, ui: Ui, io: CliIo, signa
     }
     return EXIT_OK;
   } finally {
-    await model.close();
+    // A load that failed has nothing to close (its error is the one classifyWhileLoading threw).
+    await (await loading.catch(() => undefined))?.close();
   }
 }
 

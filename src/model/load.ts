@@ -64,8 +64,8 @@ export function checkModelSourceOptions(opts: ModelSourceOptions): ResolvedModel
 /** A model's serialized ONNX bytes (in memory, or the cache file that holds them) and what they came from. */
 export interface ModelBytes {
   /**
-   * The serialized ModelProto: bytes owned by the caller (they may be transferred to a session), or, for a graph-
-   * cache hit, the cache file's path: onnxruntime reads it itself, so 127 MiB never pass through JavaScript memory
+   * The serialized ModelProto: bytes owned by the caller (they may be transferred to a session), or, for a graph
+   * in the cache (a hit, or one just built and written there), the cache file's path: onnxruntime reads it itself, so 127 MiB never pass through JavaScript memory
    * (and each of the server's sessions reads it without a copy in this process). readModelBytes gives bytes always.
    */
   readonly model: Uint8Array | string;
@@ -137,8 +137,13 @@ export async function loadModelBytes(o: ResolvedModelSource, how: LoadModelBytes
   }
   // A fresh download was already parsed to validate it: no second parse.
   const bytes = await buildGraph(downloaded ?? (await loadWeights(path)), o, how.threads);
-  // Written before a session takes (transfers) the bytes; a failed write only costs the next start.
-  if (cachePath !== undefined) await writeGraphCache(cachePath, bytes, { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION });
+  // Written before a session takes (transfers) the bytes; a failed write only costs the next start. Once written,
+  // the file is what the sessions open, as on a warm start: onnxruntime reads it faster than bytes handed over
+  // (measured 432-535 ms against 535-660 ms for the 127 MiB graph, the optimized copy saved on the way, so the
+  // next start is warm at once), and the built bytes can be freed before the session's own copy exists.
+  if (cachePath !== undefined && (await writeGraphCache(cachePath, bytes, { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION }))) {
+    return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
+  }
   return { model: bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
 }
 
