@@ -1,13 +1,16 @@
 // Batch throughput of model.classify (issue 10 target 2): 4 videos (3 SD + 1 720p, seg 25, 256 px, 2 onnxruntime
 // threads) against 4 bare forwards of the same model on a prepared tensor, and the same batch with the decoding
-// ffprobe/ffmpeg children at a lower OS priority (loadVideo's `niceness`), all interleaved in one run.
+// ffprobe/ffmpeg children at a lower OS priority (loadVideo's `niceness`), all interleaved in one run. It also
+// prints the bound that no schedule can beat on this machine: the CPU time of the 4 bare forwards plus that of
+// decoding the 4 videos (loadVideo in a child process, ffprobe and ffmpeg included, measured by /usr/bin/time),
+// spread over every core.
 //   node bench/classify.mjs [--quick] [--rounds N] [--threads N] [--baseline DIR] [weights]
 // --baseline DIR: also the same batch with the loadVideo of another build (DIR with its own dist/), for before/after.
 // --quick: seg_num 7 at 112 px. Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor
 // stream, decompressed into .cache/bench. The 720p clip is made at bench time from a shared sample clip.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,8 +53,21 @@ const size = quick ? { segNum: 7, shortSize: 112, targetSize: 112 } : { segNum: 
 const model = await StNet.load({ weights, threads });
 const clip = await loadVideo(videos[0], { ...size, seglen: 5 });
 
+const bareCpu = [];
 async function bare() {
+  const c0 = process.cpuUsage(); // process-wide: onnxruntime's threads included
   for (let i = 0; i < videos.length; i++) await model.predict(clip.data, clip.dims);
+  const c = process.cpuUsage(c0);
+  bareCpu.push((c.user + c.system) / 1000);
+}
+
+/** CPU ms (user + sys, children included) of a node child that imports loadVideo and decodes `list`. */
+function decodeCpuMs(list) {
+  const src = `const { loadVideo } = await import(${JSON.stringify(join(ROOT, 'dist', 'video', 'load-video.js'))}); for (const v of ${JSON.stringify(list)}) await loadVideo(v, ${JSON.stringify({ ...size, seglen: 5 })});`;
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu=%U+%S', process.execPath, '--input-type=module', '-e', src], { encoding: 'utf8' });
+  const m = /cpu=([\d.]+)\+([\d.]+)/.exec(r.stderr ?? '');
+  if (r.status !== 0 || m === null) return NaN;
+  return (Number(m[1]) + Number(m[2])) * 1000;
 }
 const baselineLoad = baseline ? (await import(join(baseline, 'dist', 'video', 'load-video.js'))).loadVideo : undefined;
 const classifyWith = (niceness, loader = loadVideo) => async () => {
@@ -74,6 +90,9 @@ for (let i = 0; i < rounds; i++) {
   }
 }
 await model.close();
+// Decoding's own CPU: the 4 videos minus a child that only imports (node start-up is not decoding).
+const decodeCpu = [];
+if (existsSync('/usr/bin/time')) for (let i = 0; i < rounds; i++) decodeCpu.push(decodeCpuMs(videos) - decodeCpuMs([]));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => xs.map((x) => Math.round(x)).join(', ');
@@ -81,4 +100,12 @@ console.log(`${videos.length} videos (3 SD + 1 720p), seg_num ${size.segNum}, ${
 for (const name of names) {
   const ratio = name === 'bare' ? '' : `  ratio to 4 bare forwards ${(median(times[name]) / median(times.bare)).toFixed(2)}x (target <= 1.15x)`;
   console.log(`${name.padEnd(32)} median ${Math.round(median(times[name]))} ms  [${fmt(times[name])}]${ratio}`);
+}
+if (decodeCpu.length > 0 && decodeCpu.every(Number.isFinite)) {
+  const cores = availableParallelism();
+  const bound = Math.max(median(times.bare), (median(bareCpu) + median(decodeCpu)) / cores);
+  console.log(`CPU time: 4 bare forwards ${Math.round(median(bareCpu))} ms, decoding the 4 videos ${Math.round(median(decodeCpu))} ms [${fmt(decodeCpu)}] (ffprobe, ffmpeg, resize)`);
+  console.log(`bound on ${cores} cores (all of that work spread over every core): ${Math.round(bound)} ms = ${(bound / median(times.bare)).toFixed(2)}x 4 bare forwards`);
+} else {
+  console.log('bound: not measured (/usr/bin/time missing)');
 }
