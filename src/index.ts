@@ -51,9 +51,13 @@ export type { DownloadOptions, DownloadProgress, ResolvedWeights, WeightsSource 
 export { buildStnetOnnx } from './graph/stnet.js';
 export { exportOnnx } from './model/export.js';
 
-// The HTTP service.
-export { buildServer, shutdownServer } from './server/app.js';
-export { startServer } from './server/serve.js';
+// The HTTP service, loaded by its first call: fastify and its plugins would cost every library user who only
+// classifies ~12 MB of RSS and ~100 ms at import (test/cli/startup.test.ts). All three are async anyway.
+import type * as ServerApp from './server/app.js';
+import type * as ServerServe from './server/serve.js';
+export const buildServer: typeof ServerApp.buildServer = async (...args) => (await import('./server/app.js')).buildServer(...args);
+export const shutdownServer: typeof ServerApp.shutdownServer = async (...args) => (await import('./server/app.js')).shutdownServer(...args);
+export const startServer: typeof ServerServe.startServer = async (...args) => (await import('./server/serve.js')).startServer(...args);
 export type { BuildServerOptions } from './server/app.js';
 export type { ServeOptions, RunningServer } from './server/serve.js';
 

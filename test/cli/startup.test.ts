@@ -36,6 +36,14 @@ describe('start-up of the CLI', () => {
     expect(loaded.filter((p) => HEAVY.includes(p))).toEqual([]);
   });
 
+  it('the package entry (a library user who classifies) loads neither; buildServer loads the server when called', () => {
+    ensureBuilt();
+    expect(packagesAfter(['index.js']).filter((p) => HEAVY.includes(p))).toEqual([]);
+    // The lazy export is the real one: a call loads the server (options without workers are refused by it).
+    const loaded = packagesAfter(['index.js'], 'const err = await mods[0].buildServer({}).then((app) => app.close(), (e) => e); if (err?.code !== "E_INVALID_OPTION") throw new Error(String(err));');
+    expect(loaded).toContain('fastify');
+  });
+
   it('the schema loads on first use, and the server entry loads fastify (the check above can fail)', () => {
     ensureBuilt();
     const loaded = packagesAfter(['graph/proto.js', 'server/serve.js'], 'mods[0].onnxSchema();');
