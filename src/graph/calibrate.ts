@@ -7,7 +7,6 @@
 //   averaged over the clips. Clipping the rare extreme values gives the bulk of the values finer steps.
 // The exposed tensors of a 25-segment 256 px clip would be gigabytes at once, so they are taken in rounds of at
 // most `maxBytesPerRun` per forward pass.
-import type onnxProto from 'onnx-proto';
 import { onnxSchema } from './proto.js';
 import { StnetError } from '../errors.js';
 import { ModelSession } from './session.js';

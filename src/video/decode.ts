@@ -11,6 +11,7 @@ import { StnetError } from '../errors.js';
 import type { FfmpegInfo } from './ffmpeg.js';
 import { childFailure, runChild, stderrSummary, type RunLimits, type RunResult } from './child.js';
 import { selectExpression } from './sample.js';
+import { FrameAssembler } from './frames.js';
 import type { RgbImage } from '../transforms/resize.js';
 
 export interface DecodeRequest {
@@ -76,28 +77,16 @@ function ffmpegArgs(tools: FfmpegInfo, absPath: string, filter: string[], format
 
 /** Assembles stdout chunks into frames of `req`'s size and hands them to `onFrame`. */
 function frameSink(req: DecodeRequest, path: string, onFrame: (index: number, image: RgbImage) => void) {
-  const frameBytes = req.width * req.height * 3;
-  const buf = req.frameBuffer ?? new Uint8Array(frameBytes);
-  if (buf.length !== frameBytes) throw new RangeError(`decodeFrames: frameBuffer has ${buf.length} bytes, frames have ${frameBytes}`);
-  const image: RgbImage = { width: req.width, height: req.height, data: buf };
-  let fill = 0;
+  const frames = new FrameAssembler(req.width, req.height, req.frameBuffer);
   const sink = {
     received: 0,
     push(chunk: Buffer): void {
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(frameBytes - fill, chunk.length - off);
-        buf.set(chunk.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-        if (fill === frameBytes) {
-          if (sink.received >= req.distinct.length) {
-            throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg returned more frames than the ${req.distinct.length} requested from ${path} (the frame size probably changed mid-stream)`, { path });
-          }
-          onFrame(req.distinct[sink.received]!, image);
-          sink.received++;
-          fill = 0;
+      for (const image of frames.feed(chunk)) {
+        if (sink.received >= req.distinct.length) {
+          throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg returned more frames than the ${req.distinct.length} requested from ${path} (the frame size probably changed mid-stream)`, { path });
         }
+        onFrame(req.distinct[sink.received]!, image);
+        sink.received++;
       }
     },
   };

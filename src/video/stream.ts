@@ -13,6 +13,7 @@ import { StnetError, invalidOption } from '../errors.js';
 import { cancelledError, childFailure, stderrSummary } from './child.js';
 import { findFfmpeg, type FfmpegInfo } from './ffmpeg.js';
 import { checkFile } from './load-video.js';
+import { FrameAssembler } from './frames.js';
 import type { RgbImage } from '../transforms/resize.js';
 
 export type StreamSource = { kind: 'file'; path: string } | { kind: 'stdin' } | { kind: 'url'; url: string; protocol: string };
@@ -229,36 +230,24 @@ class FfmpegStream implements VideoStream {
   async *frames(): AsyncGenerator<RgbImage, number> {
     const name = displayName(this.source);
     const { width, height } = await this.withTimeout(this.info);
-    const frameBytes = width * height * 3;
-    const buf = new Uint8Array(frameBytes);
-    const image: RgbImage = { width, height, data: buf };
-    let fill = 0;
+    const assembler = new FrameAssembler(width, height);
     const it = (this.child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     try {
       for (;;) {
         const next = await this.withTimeout(it.next());
         if (this.failure !== undefined) throw this.failure;
         if (next.done === true) break;
-        const chunk = next.value;
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(frameBytes - fill, chunk.length - off);
-          buf.set(chunk.subarray(off, off + n), fill);
-          fill += n;
-          off += n;
-          if (fill === frameBytes) {
-            fill = 0;
-            this.framesOut++;
-            yield image;
-            if (this.failure !== undefined) throw this.failure;
-          }
+        for (const image of assembler.feed(next.value)) {
+          this.framesOut++;
+          yield image;
+          if (this.failure !== undefined) throw this.failure;
         }
       }
       const { code, signal } = await this.exited;
       if (this.failure !== undefined) throw this.failure;
       const failed = failureOf(this.source, this.tools, code, signal, this.stderr, this.framesOut);
       if (failed) throw failed;
-      if (fill !== 0) {
+      if (assembler.partialBytes !== 0) {
         // A partial frame at the very end (a cut stream): ffmpeg always writes whole frames, so this is a bug.
         throw new StnetError('E_VIDEO_UNDECODABLE', `ffmpeg's output for ${name} ended inside a frame`, { path: name });
       }

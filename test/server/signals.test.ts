@@ -113,7 +113,8 @@ describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ?
       expect(await waitFor(() => childProcesses('ff', s.child.pid).length > 0, 20_000)).toBe(true);
       const ffPids = childProcesses('ff', s.child.pid).map((l) => Number(l.split(/\s+/)[0]));
       s.child.kill('SIGINT');
-      await waitFor(() => /SIGINT: finishing/.test(s.stderr()), 5000);
+      // As below: the second signal only once the first was handled (two pending SIGINTs are one).
+      expect(await waitFor(() => /SIGINT: finishing/.test(s.stderr()), 30_000), s.stderr()).toBe(true);
       s.child.kill('SIGINT');
       const res = await inflight;
       expect(res.status).toBe(503);
@@ -142,7 +143,9 @@ describe.skipIf(SKIP !== '')(`stnet serve (built CLI) and signals${SKIP === '' ?
       expect(await waitFor(() => childProcesses('ff', s.child.pid).length === 0, 30_000)).toBe(true);
       expect(await runningJobs(s.port)).toBe(1);
       s.child.kill('SIGINT');
-      await waitFor(() => /SIGINT: finishing/.test(s.stderr()), 5000);
+      // The second signal only once the first was handled: two SIGINTs still pending together are one to the
+      // kernel, and the server then (rightly) finishes the request with a 200 (seen once on a loaded machine).
+      expect(await waitFor(() => /SIGINT: finishing/.test(s.stderr()), 30_000), s.stderr()).toBe(true);
       s.child.kill('SIGINT');
       const res = await inflight;
       expect(res.status, res.body).toBe(503);

@@ -1,0 +1,55 @@
+// FrameAssembler: ffmpeg's rawvideo stdout arrives in chunks of any size (pipe reads); frames must come out whole,
+// in order, whatever the cut points.
+import { describe, expect, it } from 'vitest';
+import { FrameAssembler } from '../../src/video/frames.js';
+
+/** `count` 3x2 RGB frames; byte j of frame f is (f * 31 + j) & 255, so every frame differs. */
+function stream(count: number): Uint8Array {
+  const frameBytes = 3 * 2 * 3;
+  const out = new Uint8Array(count * frameBytes);
+  for (let i = 0; i < out.length; i++) out[i] = (Math.floor(i / frameBytes) * 31 + (i % frameBytes)) & 255;
+  return out;
+}
+
+/** Feeds `data` cut at `cuts`, collecting a copy of each frame (the buffer is reused). */
+function assemble(data: Uint8Array, cuts: readonly number[]): { frames: Uint8Array[]; partial: number } {
+  const a = new FrameAssembler(3, 2);
+  const frames: Uint8Array[] = [];
+  let at = 0;
+  for (const end of [...cuts, data.length]) {
+    for (const image of a.feed(data.subarray(at, end))) frames.push(image.data.slice());
+    at = end;
+  }
+  return { frames, partial: a.partialBytes };
+}
+
+describe('FrameAssembler', () => {
+  const data = stream(5);
+  const expected = Array.from({ length: 5 }, (_, f) => data.slice(f * 18, (f + 1) * 18));
+
+  it.each([
+    ['one chunk', []],
+    ['a byte at a time', Array.from({ length: 89 }, (_, i) => i + 1)],
+    ['cuts inside frames, chunks spanning several frames', [7, 8, 50, 51, 89]],
+    ['cuts on frame borders, with empty chunks', [18, 18, 36, 72]],
+  ])('%s: every frame whole and in order', (_name, cuts) => {
+    const r = assemble(data, cuts);
+    expect(r.frames).toEqual(expected);
+    expect(r.partial).toBe(0);
+  });
+
+  it('a stream cut inside a frame leaves its bytes as partialBytes', () => {
+    const r = assemble(data.subarray(0, 18 * 2 + 5), [10]);
+    expect(r.frames).toEqual(expected.slice(0, 2));
+    expect(r.partial).toBe(5);
+  });
+
+  it('assembles into the buffer given (e.g. the resize kernel memory); a buffer of the wrong size is refused', () => {
+    const buf = new Uint8Array(18);
+    const a = new FrameAssembler(3, 2, buf);
+    const [image] = [...a.feed(data.subarray(0, 18))];
+    expect(image!.data).toBe(buf);
+    expect(buf).toEqual(expected[0]);
+    expect(() => new FrameAssembler(3, 2, new Uint8Array(17))).toThrow(/17 bytes, 3x2 RGB frames have 18/);
+  });
+});
