@@ -241,9 +241,9 @@ export async function classifyVideos(
         try {
           if (opts.embedding) {
             if (predictor.predictWithEmbedding === undefined) throw new StnetError('E_INVALID_OPTION', 'embedding: true needs a predictor with predictWithEmbedding (StNet has one)');
-            ({ probs, embedding } = await predictor.predictWithEmbedding(data, batchDims));
+            ({ probs, embedding } = await untilCancelled(predictor.predictWithEmbedding(data, batchDims), opts.signal));
           } else {
-            probs = await predictor.predict(data, batchDims);
+            probs = await untilCancelled(predictor.predict(data, batchDims), opts.signal);
           }
         } catch (err) {
           throwIfCancelled(opts.signal);
@@ -278,6 +278,23 @@ function failure(path: string, err: unknown): VideoResult {
   }
   const message = err instanceof Error ? err.message : String(err);
   return { path, ok: false, error: { code: 'E_VIDEO_UNDECODABLE', message: `${path}: ${message}` } };
+}
+
+/**
+ * `run`, or E_CANCELLED as soon as `signal` aborts. onnxruntime cannot stop a forward pass (and ending its thread
+ * mid-run aborts the process), so a cancelled pass still runs to its end, its result unused: the session runs
+ * one pass at a time, so the next run and close() wait for it. The caller answers at once instead of after it.
+ */
+function untilCancelled<T>(run: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return run;
+  run.catch(() => undefined); // a pass abandoned by a cancel may still fail later: not unhandled
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new StnetError('E_CANCELLED', 'classification was cancelled', { cause: signal.reason }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([run, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 function throwIfCancelled(signal: AbortSignal | undefined): void {

@@ -259,6 +259,18 @@ describe('classifyVideos pipeline', () => {
     expect(performance.now() - t0).toBeLessThan(180);
   });
 
+  it('cancelling during inference rejects at once with E_CANCELLED; the pass itself is left to end', async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 400 });
+    const ac = new AbortController();
+    const t0 = performance.now();
+    const call = classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1, signal: ac.signal }));
+    // Once a1 is inside the predictor (a2 decoding one ahead), cancel.
+    while (!r.events.includes('infer+ 1x1x15x4x4')) await sleep(5);
+    ac.abort();
+    await expect(call).rejects.toMatchObject({ code: 'E_CANCELLED' });
+    expect(performance.now() - t0).toBeLessThan(300);
+  });
+
   it('an already aborted signal does no work', async () => {
     const r = recorder({ decodeMs: 5, inferMs: 5 });
     await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4'], validateClassifyOptions({ signal: AbortSignal.abort() }))).rejects.toMatchObject({

@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildServer, serverInfo, type BuildServerOptions } from '../../src/server/app.js';
+import { afterEach } from 'vitest';
+import { buildServer, serverInfo, shutdownServer, type BuildServerOptions } from '../../src/server/app.js';
 import type { ServerClassifier, ServerClassifyOptions, ServerVideoResult } from '../../src/server/classifier.js';
 
 export interface FakeCall {
@@ -100,6 +101,19 @@ export async function listen(opts: BuildServerOptions): Promise<Running> {
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   return { app, port, base: `http://127.0.0.1:${port}`, tempDir: serverInfo(app)!.tempDir };
+}
+
+/** `listen`, with every server it started shut down after each test (registers the afterEach hook). */
+export function useServers(): (opts: BuildServerOptions) => Promise<Running> {
+  const running: Running[] = [];
+  afterEach(async () => {
+    for (const r of running.splice(0)) await shutdownServer(r.app, 0).catch(() => undefined);
+  });
+  return async (opts) => {
+    const r = await listen(opts);
+    running.push(r);
+    return r;
+  };
 }
 
 export interface RawResponse {

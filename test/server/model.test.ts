@@ -5,12 +5,12 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverInfo, shutdownServer } from '../../src/server/app.js';
-import { stnetWorkers } from '../../src/server/serve.js';
+import { describe, expect, it } from 'vitest';
+import { serverInfo } from '../../src/server/app.js';
 import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
-import { GOLDEN_DIR, GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from '../helpers/golden.js';
-import { childProcesses, listDir, listen, request, startRequest, waitFor, type Running } from './helpers.js';
+import { GOLDEN_DIR, GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden } from '../helpers/golden.js';
+import { childProcesses, listDir, request, startRequest, waitFor } from './helpers.js';
+import { useGoldenServer } from './golden-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 // Browser round trips on a loaded 2-core CI machine can take seconds (expect.poll's default is 1 s).
@@ -25,20 +25,8 @@ interface Expected {
 const SKIP_MODEL = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? `sample videos not found in ${VIDEOS_DIR}` : '';
 
 describe.skipIf(SKIP_MODEL !== '')(`server with the golden model${SKIP_MODEL === '' ? '' : ` (skipped: ${SKIP_MODEL})`}`, () => {
-  let s: Running;
+  const s = useGoldenServer();
 
-  beforeAll(async () => {
-    const weights = await goldenXz('stnet_seed7_q.pdparams');
-    const workers = await stnetWorkers({ segNum: 7, shortSize: 112, targetSize: 112 })({ count: 1, weights, threads: 2, onMessage: () => undefined });
-    s = await listen({ workers, maxQueue: 2 });
-  });
-  afterAll(async () => {
-    if (s !== undefined) {
-      const dir = s.tempDir;
-      await shutdownServer(s.app, 0);
-      expect(existsSync(dir)).toBe(false);
-    }
-  });
 
   it('classifies the golden video (raw body): the top-5 of expected.json, in the PaddleHub envelope', async () => {
     const expected = JSON.parse(readFileSync(join(GOLDEN_DIR, 'expected.json'), 'utf8')) as Expected;

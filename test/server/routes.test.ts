@@ -5,7 +5,7 @@ import http from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildServer, serverInfo, shutdownServer } from '../../src/server/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { loadVideo } from '../../src/video/load-video.js';
@@ -19,21 +19,11 @@ import {
   request,
   startRequest,
   waitFor,
-  type Running,
+  useServers,
 } from './helpers.js';
 
 const VIDEO = Buffer.from('pretend mp4 bytes \u0000\u0001\u0002 0123456789'.repeat(100));
-const running: Running[] = [];
-
-async function serve(...args: Parameters<typeof listen>): Promise<Running> {
-  const r = await listen(...args);
-  running.push(r);
-  return r;
-}
-
-afterEach(async () => {
-  for (const r of running.splice(0)) await shutdownServer(r.app, 0).catch(() => undefined);
-});
+const serve = useServers();
 
 describe('pages and probes', () => {
   it('serves the page, its script and style from this origin only, under a strict CSP', async () => {

@@ -2,24 +2,14 @@
 // replies, bad window options, an error after the first streamed window, a worker without timelines, and a client
 // that leaves mid-stream. The real model's timelines are in timeline.test.ts.
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { shutdownServer, serverInfo } from '../../src/server/app.js';
 import { StnetError } from '../../src/errors.js';
 import type { ServerTimelineOptions, ServerWindowResult } from '../../src/server/classifier.js';
-import { FakeWorker, listDir, listen, request, waitFor, type Running } from './helpers.js';
+import { FakeWorker, listDir, listen, request, useServers, waitFor } from './helpers.js';
 
 const VIDEO = Buffer.from('pretend mp4 bytes \u0000\u0001 0123456789'.repeat(50));
-const running: Running[] = [];
-
-async function serve(...args: Parameters<typeof listen>): Promise<Running> {
-  const r = await listen(...args);
-  running.push(r);
-  return r;
-}
-
-afterEach(async () => {
-  for (const r of running.splice(0)) await shutdownServer(r.app, 0).catch(() => undefined);
-});
+const serve = useServers();
 
 function windowAt(i: number, topK: number): ServerWindowResult {
   return {

@@ -8,13 +8,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverInfo, shutdownServer } from '../../src/server/app.js';
-import { stnetWorkers } from '../../src/server/serve.js';
+import { describe, expect, it } from 'vitest';
+import { serverInfo } from '../../src/server/app.js';
 import { windowRanges } from '../../src/timeline/windows.js';
 import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
-import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden, goldenXz } from '../helpers/golden.js';
-import { childProcesses, listDir, listen, request, waitFor, type Running } from './helpers.js';
+import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden } from '../helpers/golden.js';
+import { childProcesses, listDir, request, waitFor } from './helpers.js';
+import { useGoldenServer } from './golden-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -32,22 +32,10 @@ interface Win {
 }
 
 describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
-  let s: Running;
+  const s = useGoldenServer();
   // golden_testsrc2_160x120.mp4: 60 frames at 20 fps.
   const clip = (): Buffer => readFileSync(golden('golden_testsrc2_160x120.mp4'));
 
-  beforeAll(async () => {
-    const weights = await goldenXz('stnet_seed7_q.pdparams');
-    const workers = await stnetWorkers({ segNum: 7, shortSize: 112, targetSize: 112 })({ count: 1, weights, threads: 2, onMessage: () => undefined });
-    s = await listen({ workers, maxQueue: 2 });
-  });
-  afterAll(async () => {
-    if (s !== undefined) {
-      const dir = s.tempDir;
-      await shutdownServer(s.app, 0);
-      expect(existsSync(dir)).toBe(false);
-    }
-  });
 
   it('JSON: the windows of the rule, in seconds; NDJSON gives the same windows line by line', async () => {
     const res = await request(s.port, '/v1/timeline?window=1.5&stride=1&top_k=3', { headers: { 'content-type': 'video/mp4' }, body: clip() });
