@@ -198,6 +198,8 @@ export async function classifyVideos(
   paths: readonly string[],
   opts: ResolvedClassifyOptions,
 ): Promise<VideoResult[]> {
+  const loading = Promise.resolve(predictorOrLoading);
+  loading.catch(() => undefined); // awaited below; a cancel before then must not leave a failed load unhandled
   throwIfCancelled(opts.signal);
   // Aborted on cancel and when a batch-level error stops the loop, so a decode running ahead stops too.
   const stop = new AbortController();
@@ -223,7 +225,7 @@ export async function classifyVideos(
   const results: VideoResult[] = [];
   let next: Promise<Decoded> | undefined = paths.length > 0 ? decode(paths[0]!) : undefined;
   try {
-    const predictor = await predictorOrLoading;
+    const predictor = await loading;
     for (let i = 0; i < paths.length; i++) {
       const path = paths[i]!;
       const decoded: Decoded = await next!;

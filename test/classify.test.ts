@@ -243,6 +243,26 @@ describe('classifyVideos pipeline', () => {
     expect(r.events).toEqual(['decode+ a1.mp4']);
   });
 
+  it('cancelled before start while the model is still loading: E_CANCELLED, and the failed load is not left unhandled', async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 5 });
+    const loading = sleep(20).then((): Predictor => {
+      throw new StnetError('E_WEIGHTS_FORMAT', 'not a weights file');
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await expect(classifyVideos(loading, r.loadVideo, ['a1.mp4'], validateClassifyOptions({ signal: AbortSignal.abort() }))).rejects.toMatchObject({ code: 'E_CANCELLED' });
+      await sleep(60); // the load fails after the call returned
+      expect(unhandled).toEqual([]);
+      expect(r.events).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('an onnxruntime failure rejects the call', async () => {
     const r = recorder({ decodeMs: 5, inferMs: 5, failInfer: new StnetError('E_RUNTIME', 'out of memory') });
     await expect(classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({ code: 'E_RUNTIME' });

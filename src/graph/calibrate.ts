@@ -12,7 +12,6 @@ import { StnetError } from '../errors.js';
 import { ModelSession } from './session.js';
 import type { TensorRange } from './quantize.js';
 
-
 export const CALIBRATION_METHODS = ['minmax', 'percentile'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
 /** Percentile used by the 'percentile' method. */

@@ -8,7 +8,6 @@ import { StnetError } from '../errors.js';
 import { META_PRECISION } from './quantize.js';
 import { EMBEDDING_SIZE, INPUT_CHANNELS, INPUT_NAME, NUM_CLASSES, OUTPUT_EMBEDDING, OUTPUT_LOGITS, OUTPUT_PROBS } from './stnet.js';
 
-
 /** The producer_name every graph this project writes carries (src/graph/onnx.ts). */
 const PRODUCER = 'stnet-kinetics400';
 
