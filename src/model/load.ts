@@ -65,8 +65,9 @@ export function checkModelSourceOptions(opts: ModelSourceOptions): ResolvedModel
 export interface ModelBytes {
   /**
    * The serialized ModelProto: bytes owned by the caller (they may be transferred to a session), or, for a graph
-   * in the cache (a hit, or one just built and written there), the cache file's path: onnxruntime reads it itself, so 127 MiB never pass through JavaScript memory
-   * (and each of the server's sessions reads it without a copy in this process). readModelBytes gives bytes always.
+   * in the cache (a hit, or one just built and written there), the cache file's path: onnxruntime reads it
+   * itself, so 127 MiB never pass through JavaScript memory (and each of the server's sessions reads it without a
+   * copy in this process). readModelBytes gives bytes always.
    */
   readonly model: Uint8Array | string;
   /** The weights file the graph was built from; undefined when built from weights in memory. */
