@@ -291,6 +291,23 @@ describe.skipIf(!HAS_REDIS || !HAS_GOLDEN)('with a real Redis and real workers',
       expect(got.map(stripTiming)).toEqual(run.stdout.trimEnd().split('\n').map(stripTiming));
     });
 
+    it('submit --embedding: the option travels in the job; the worker returns the same 1024 values as stnet run --embedding', async () => {
+      const sub = await runCli(['submit', '--redis', server.url, '--batch', 'e1', '--input_path', videos[1]!, ...SMALL, '--embedding', '--wait', '--format', 'json'], { env });
+      expect(sub.code, sub.stderr).toBe(0);
+      const [queued] = JSON.parse(sub.stdout) as { ok: boolean; embedding?: number[] }[];
+      expect(queued!.ok).toBe(true);
+      expect(queued!.embedding).toHaveLength(1024);
+      const run = await runCli(['run', '--weights', weights, '--threads', '1', '--input_path', videos[1]!, ...SMALL, '--embedding', '--format', 'json'], { env });
+      expect(run.code, run.stderr).toBe(0);
+      const [local] = JSON.parse(run.stdout) as { embedding: number[] }[];
+      // Same model, same frames; the worker has its own thread count, so allow float summation-order noise.
+      const maxDiff = Math.max(...local!.embedding.map((v, i) => Math.abs(v - queued!.embedding![i]!)));
+      expect(maxDiff).toBeLessThan(1e-4);
+      // Without the flag the job carries none.
+      const plain = await runCli(['submit', '--redis', server.url, '--batch', 'e2', '--input_path', videos[1]!, ...SMALL, '--wait', '--format', 'json'], { env });
+      expect((JSON.parse(plain.stdout) as { embedding?: unknown }[])[0]!.embedding).toBeUndefined();
+    });
+
     it('http URL jobs: downloaded into $STNET_HOME/tmp and removed; a 404 fails at once with E_VIDEO_DOWNLOAD', async () => {
       const clip = readFileSync(videos[0]!);
       const http = createHttpServer((req, res) => {
