@@ -7,14 +7,13 @@
 //   node bench/classify.mjs [--quick] [--rounds N] [--threads N] [--baseline DIR] [weights]
 // --baseline DIR: also the same batch with the loadVideo of another build (DIR with its own dist/), for before/after.
 // --quick: seg_num 7 at 112 px. Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor
-// stream, decompressed into .cache/bench. The 720p clip is made at bench time from a shared sample clip.
+// stream, decompressed into .cache/test. The 720p clip is made at bench time from a shared sample clip.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, goldenFile } from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const opt = (name, dflt) => {
@@ -24,15 +23,10 @@ const opt = (name, dflt) => {
 const rounds = opt('--rounds', 2);
 const threads = opt('--threads', 2);
 const videosDir = join(ROOT, '..', 'shared', 'fixtures', 'videos');
-const golden = join(ROOT, '..', 'shared', 'fixtures', 'golden', 'stnet_seed7_q.lodtensor.xz');
 let weights = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--threads', '--baseline'].includes(args[i - 1]));
 const baselineAt = args.indexOf('--baseline');
 const baseline = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
-if (!weights && existsSync(golden)) {
-  mkdirSync(join(ROOT, '.cache', 'bench'), { recursive: true });
-  weights = join(ROOT, '.cache', 'bench', 'stnet_seed7_q.lodtensor');
-  if (!existsSync(weights)) execFileSync('sh', ['-c', 'xz -dc -- "$0" > "$1.tmp" && mv "$1.tmp" "$1"', golden, weights]);
-}
+weights ??= goldenFile('stnet_seed7_q.lodtensor');
 if (!weights || !existsSync(join(videosDir, 'paddlevideo_example.avi'))) {
   console.log(`bench/classify: skipped, needs weights and ${videosDir}`);
   process.exit(0);

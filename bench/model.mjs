@@ -8,12 +8,10 @@
 // Usage: node bench/model.mjs [--weights W] [--threads 1,2] [--sizes 256,224] [--seg 25] [--runs 5]
 //                             [--temporal conv2d|conv3d] [--opt all|extended|basic|disabled] [--json]
 // Weights default: STNET_WEIGHTS, else the golden seed-7 weights (random weights run at the same speed).
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { goldenFile } from './lib.mjs';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
 const dist = (p) => new URL(`../dist/${p}`, import.meta.url).href;
 if (!existsSync(new URL('../dist/graph/stnet.js', import.meta.url))) {
   console.error('bench/model.mjs: dist/ is missing; run `npx tsc -p .` first');
@@ -42,19 +40,6 @@ const sizes = args.sizes.split(',').map(Number);
 const segNum = Number(args.seg);
 const runs = Math.max(5, Number(args.runs));
 
-function goldenWeights() {
-  const cached = `${root}.cache/test/stnet_seed7_q.lodtensor`;
-  if (existsSync(cached)) return cached;
-  const src = `${root}../shared/fixtures/golden/stnet_seed7_q.lodtensor.xz`;
-  if (!existsSync(src)) {
-    console.error('bench/model.mjs: pass --weights or set STNET_WEIGHTS (golden weights not found)');
-    process.exit(2);
-  }
-  mkdirSync(`${root}.cache/test`, { recursive: true });
-  const r = spawnSync('xz', ['-dkc', '--', src], { maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`xz failed: ${r.stderr}`);
-  return r.stdout;
-}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -74,14 +59,12 @@ let t = performance.now();
 let weights;
 if (weightsArg) weights = await loadWeights(weightsArg);
 else {
-  const w = goldenWeights();
-  if (typeof w === 'string') weights = await loadWeights(w);
-  else {
-    const { writeFileSync } = await import('node:fs');
-    const p = `${root}.cache/test/stnet_seed7_q.lodtensor`;
-    writeFileSync(p, w);
-    weights = await loadWeights(p);
+  const golden = goldenFile('stnet_seed7_q.lodtensor');
+  if (golden === undefined) {
+    console.error('bench/model.mjs: pass --weights or set STNET_WEIGHTS (golden weights not found)');
+    process.exit(2);
   }
+  weights = await loadWeights(golden);
 }
 const loadMs = performance.now() - t;
 t = performance.now();

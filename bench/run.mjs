@@ -4,27 +4,21 @@
 // of it), and the peak RSS of a warm run (/usr/bin/time's maximum resident set size). Interleaved rounds.
 //   node bench/run.mjs [--rounds N] [--baseline DIR] [weights]
 // --baseline DIR: also the warm run of another build's CLI (DIR with its own dist/), for before/after.
-// Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor stream, decompressed into .cache/bench.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+// Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor stream, decompressed into .cache/test.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, goldenFile } from './lib.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
 const video = join(ROOT, '..', 'shared', 'fixtures', 'videos', 'paddlevideo_example.avi');
-const golden = join(ROOT, '..', 'shared', 'fixtures', 'golden', 'stnet_seed7_q.lodtensor.xz');
 let weights = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--baseline'].includes(args[i - 1]));
 const baselineAt = args.indexOf('--baseline');
 const baseline = baselineAt >= 0 ? args[baselineAt + 1] : undefined;
-if (!weights && existsSync(golden)) {
-  mkdirSync(join(ROOT, '.cache', 'bench'), { recursive: true });
-  weights = join(ROOT, '.cache', 'bench', 'stnet_seed7_q.lodtensor');
-  if (!existsSync(weights)) execFileSync('sh', ['-c', 'xz -dc -- "$0" > "$1.tmp" && mv "$1.tmp" "$1"', golden, weights]);
-}
+weights ??= goldenFile('stnet_seed7_q.lodtensor');
 if (!weights || !existsSync(video)) {
   console.log(`bench/run: skipped, needs weights and ${video}`);
   process.exit(0);

@@ -4,10 +4,11 @@
 // combined LoDTensor stream: median load time of several loads, and RSS before/after/peak of the first
 // load in a fresh process (each format in its own child, so one format's garbage cannot skew the other).
 // Prints figures; not a test.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { goldenFile } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const GOLDEN = join(ROOT, '..', 'shared', 'fixtures', 'golden');
@@ -15,18 +16,7 @@ const CACHE = join(ROOT, '.cache', 'test');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MiB = 2 ** 20;
 
-function decompressed(name) {
-  // Same cache as test/helpers/golden.ts goldenXz(): .cache/test/<name>.
-  mkdirSync(CACHE, { recursive: true });
-  const out = join(CACHE, name);
-  const src = join(GOLDEN, `${name}.xz`);
-  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
-  const tmp = `${out}.${process.pid}.tmp`;
-  const r = spawnSync('sh', ['-c', 'xz -dc -- "$1" > "$2"', 'sh', src, tmp], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`xz -dc ${src} failed`);
-  renameSync(tmp, out);
-  return out;
-}
+const decompressed = (name) => goldenFile(name) ?? join(GOLDEN, name);
 
 /**
  * The golden weights re-written as a protocol-4 pickle (what `fluid.save` writes on Python 3.8+: BINBYTES
