@@ -223,23 +223,22 @@ describe('classifyVideos pipeline', () => {
       return r.predictor;
     });
     const results = await classifyVideos(loading, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }));
-    const wall = performance.now() - t0;
     expect(results.map((x) => x.ok)).toEqual([true, true]);
-    // a1 was decoded while the model loaded; a2's decode started only once a1 went to the model (one ahead).
+    // a1 was decoded while the model loaded (its decode ended before the load did); a2's decode started only once
+    // a1 went to the model (one ahead). The order is the check: no wall-clock bound to flake on a loaded machine.
     expect(r.events.slice(0, 5)).toEqual(['decode+ a1.mp4', 'decode- a1.mp4', 'model loaded', 'decode+ a2.mp4', 'infer+ 1x1x15x4x4']);
-    // Serial would be 150 (load) + 100 + 10 + 100 + 10 = 370 ms; overlapped: 150 + 10 + 100 + 10 = 270 ms.
-    expect(wall).toBeLessThan(350);
+    expect(loadedAt[0]).toBeGreaterThanOrEqual(140);
   });
 
   it('a model that fails to load rejects with its error and stops the first decode', async () => {
-    const r = recorder({ decodeMs: 300, inferMs: 5 });
+    const r = recorder({ decodeMs: 2000, inferMs: 5 });
     const t0 = performance.now();
     const loading = sleep(30).then((): Predictor => {
       throw new StnetError('E_WEIGHTS_FORMAT', 'not a weights file');
     });
     await expect(classifyVideos(loading, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1 }))).rejects.toMatchObject({ code: 'E_WEIGHTS_FORMAT' });
-    // The decode was aborted (not waited out) and no second one started.
-    expect(performance.now() - t0).toBeLessThan(250);
+    // The decode was aborted (not waited out: it would take 2 s) and no second one started.
+    expect(performance.now() - t0).toBeLessThan(1500);
     expect(r.events).toEqual(['decode+ a1.mp4']);
   });
 
@@ -280,7 +279,7 @@ describe('classifyVideos pipeline', () => {
   });
 
   it('cancelling during inference rejects at once with E_CANCELLED; the pass itself is left to end', async () => {
-    const r = recorder({ decodeMs: 5, inferMs: 400 });
+    const r = recorder({ decodeMs: 5, inferMs: 2000 });
     const ac = new AbortController();
     const t0 = performance.now();
     const call = classifyVideos(r.predictor, r.loadVideo, ['a1.mp4', 'a2.mp4'], validateClassifyOptions({ segNum: 1, signal: ac.signal }));
@@ -288,7 +287,8 @@ describe('classifyVideos pipeline', () => {
     while (!r.events.includes('infer+ 1x1x15x4x4')) await sleep(5);
     ac.abort();
     await expect(call).rejects.toMatchObject({ code: 'E_CANCELLED' });
-    expect(performance.now() - t0).toBeLessThan(300);
+    // At once, not after the 2 s pass.
+    expect(performance.now() - t0).toBeLessThan(1500);
   });
 
   it('an already aborted signal does no work', async () => {
