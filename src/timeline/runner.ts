@@ -14,8 +14,9 @@ import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../erro
 import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from '../graph/stnet.js';
 import { centerCropOffsets } from '../transforms/crop.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
-import { normalizeToChw } from '../transforms/normalize.js';
-import { groupScaleSize, makeBilinearResizer, type RgbImage } from '../transforms/resize.js';
+import { makeResizeCrop } from '../transforms/fused.js';
+import { normalizePlanes } from '../transforms/normalize.js';
+import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
 import { sampleFrameIndices } from '../video/sample.js';
 import { resolveLoadVideoOptions, type LoadVideoOptions } from '../video/load-video.js';
 import { openVideoStream } from '../video/stream.js';
@@ -98,23 +99,28 @@ export class WindowTensorBuilder {
     private readonly size: number,
   ) {}
 
-  /** `frameAt(i)` returns the T x T RGB crop of decoded frame i (absolute index). */
+  /** `frameAt(i)` returns the T x T crop of decoded frame i (absolute index), as planes [3][T][T] (cropPipeline's). */
   build(w: Pick<WindowRange, 'start' | 'end'>, frameAt: (i: number) => Uint8Array, out: Float32Array): void {
     const n = w.end - w.start;
     let indices = this.sampleCache.get(n);
     if (indices === undefined) this.sampleCache.set(n, (indices = sampleFrameIndices(n, this.segNum, SEGLEN)));
     const T = this.size;
     indices.forEach((idx, k) => {
-      normalizeToChw({ width: T, height: T, data: frameAt(w.start + idx) }, out, frameOffset(k, SEGLEN, T));
+      normalizePlanes(frameAt(w.start + idx), out, frameOffset(k, SEGLEN, T));
     });
   }
 }
 
-/** The per-frame transform for frames of one size: resize only the centre-crop window, as loadVideo does. */
-export function cropPipeline(width: number, height: number, shortSize: number, target: number): (img: RgbImage) => RgbImage {
+/**
+ * The per-frame transform for frames of one size: resize only the centre-crop window, as loadVideo does, with the
+ * same WebAssembly kernel, stopping at the uint8 crop (planes [3][T][T]; normalised per window, so the ring holds
+ * bytes, not floats). The result is valid until the next call.
+ */
+export function cropPipeline(width: number, height: number, shortSize: number, target: number): (img: RgbImage) => Uint8Array {
   const [rw, rh] = groupScaleSize(width, height, shortSize);
   const crop = centerCropOffsets(rw, rh, target);
-  return makeBilinearResizer(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+  const t = makeResizeCrop(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+  return (img) => t.run(img);
 }
 
 /**
@@ -170,7 +176,7 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
     while (first.done !== true) {
       // Copied into a slot the ring owns: the resizer's output buffer is not promised to outlive the next call.
       const slot = (ring[n % L] ??= new Uint8Array(T * T * 3));
-      slot.set(crop(first.value).data);
+      slot.set(crop(first.value));
       n++;
       for (const w of tracker.framesDecoded(n)) {
         // Building the next tensor reuses the buffer of the window before the one in flight: that one is done.
@@ -216,7 +222,7 @@ export async function loadStreamClip(input: string, options: LoadVideoOptions): 
     const crop = cropPipeline(info.width, info.height, opts.shortSize, T);
     const crops: Uint8Array[] = [];
     while (next.done !== true) {
-      crops.push(crop(next.value).data.slice());
+      crops.push(crop(next.value).slice());
       next = await frames.next();
     }
     if (crops.length === 0) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${input} decodes`, { path: input });

@@ -30,6 +30,7 @@ interface KernelExports {
   heapBase(): number;
   horizontal(src: number, srcStride: number, rowFirst: number, rows: number, hBounds: number, hK: number, hKsize: number, outW: number, tmp: number, tmpStride: number): void;
   verticalNormalize(tmp: number, tmpStride: number, rows: number, vBounds: number, vK: number, vKsize: number, outW: number, outH: number, out: number, norm: number): void;
+  verticalU8(tmp: number, tmpStride: number, rows: number, vBounds: number, vK: number, vKsize: number, outW: number, outH: number, out: number): void;
 }
 
 /** Resize + crop + normalise + CHW for frames of one size. */
@@ -84,12 +85,7 @@ function axisTable(inSize: number, outSize: number, first: number, count: number
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
-/**
- * A fused transform from `inWidth` x `inHeight` frames: Pillow BILINEAR resize to `outWidth` x `outHeight`,
- * keeping only `roi` (the center crop), then (v / 255 - mean) / std per channel into CHW float32.
- * The same values as `normalizeToChw(makeBilinearResizer(inWidth, inHeight, outWidth, outHeight, roi)(frame))`.
- */
-export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight }): FusedFrameTransform {
+function checkSizes(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect): void {
   checkInteger('inWidth', inWidth, 1);
   checkInteger('inHeight', inHeight, 1);
   checkInteger('outWidth', outWidth, 1);
@@ -97,9 +93,24 @@ export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth:
   if (roi.x < 0 || roi.y < 0 || roi.width < 1 || roi.height < 1 || roi.x + roi.width > outWidth || roi.y + roi.height > outHeight) {
     throw new RangeError(`roi ${JSON.stringify(roi)} is outside the ${outWidth}x${outHeight} output`);
   }
-  const mod = kernelModule();
-  if (!mod) return jsFallback(inWidth, inHeight, outWidth, outHeight, roi);
+}
 
+/** One kernel instance laid out for frames of one size: its input buffer and the resize of `input` into `out`. */
+interface KernelRun {
+  readonly k: KernelExports;
+  /** The frame the passes read (in the kernel's memory). */
+  readonly input: Uint8Array;
+  readonly memory: ArrayBuffer;
+  /** Where the vertical pass writes (`outBytes` bytes reserved, plus the 16-column spill). */
+  readonly out: number;
+  readonly norm: number;
+  /** Horizontal pass over the rows the crop needs, into the planar uint8 scratch. */
+  horizontal(): void;
+  /** The vertical pass's arguments after `out` (tmp, tmpStride, rows, vBounds, vK, vKsize, outW, outH). */
+  readonly vArgs: readonly [number, number, number, number, number, number, number, number];
+}
+
+function kernelRun(mod: WasmModule, inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect, outBytes: number): KernelRun {
   const frameBytes = inWidth * inHeight * 3;
   const h = axisTable(inWidth, outWidth, roi.x, roi.width);
   for (let j = 0; j < roi.width; j++) h.bounds[2 * j]! *= 3; // the kernel takes byte offsets into the row
@@ -110,7 +121,6 @@ export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth:
   const rows = rowEnd - rowFirst;
   for (let i = 0; i < roi.height; i++) v.bounds[2 * i]! -= rowFirst;
   const tmpStride = align16(roi.width);
-  const plane = roi.width * roi.height;
 
   const instance = new WebAssembly.Instance(mod, {});
   const k = instance.exports as unknown as KernelExports;
@@ -128,7 +138,7 @@ export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth:
   const vK = take(v.kk.byteLength);
   const src = take(frameBytes + 16); // each horizontal tap reads 8 bytes
   const tmp = take(3 * rows * tmpStride + 16);
-  const out = take(3 * plane * 4 + 64); // 16-column steps spill up to 15 floats past the last row
+  const out = take(outBytes + 64); // 16-column steps spill past the last row
   const pages = Math.ceil((at - k.memory.buffer.byteLength) / 65536);
   if (pages > 0) k.memory.grow(pages);
   const mem = k.memory.buffer; // fixed from here on: the memory does not grow again, so views stay valid
@@ -137,25 +147,105 @@ export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth:
   new Int32Array(mem, hK, h.kk.length).set(h.kk);
   new Int32Array(mem, vBounds, v.bounds.length).set(v.bounds);
   new Int32Array(mem, vK, v.kk.length).set(v.kk);
-  const input = new Uint8Array(mem, src, frameBytes);
-  const result = new Float32Array(mem, out, 3 * plane); // [3, roi.height, roi.width]
-
   return {
-    input,
+    k,
+    input: new Uint8Array(mem, src, frameBytes),
+    memory: mem,
+    out,
+    norm,
+    horizontal: () => k.horizontal(src, inWidth * 3, rowFirst, rows, hBounds, hK, h.ksize, roi.width, tmp, tmpStride),
+    vArgs: [tmp, tmpStride, rows, vBounds, vK, v.ksize, roi.width, roi.height],
+  };
+}
+
+/** Copies `img` into the kernel's input (unless it is that buffer), after checking its size. */
+function takeFrame(input: Uint8Array, inWidth: number, inHeight: number, img: RgbImage | undefined): void {
+  if (img === undefined) return;
+  if (img.width !== inWidth || img.height !== inHeight || img.data.length !== input.length) {
+    throw new RangeError(`transform built for ${inWidth}x${inHeight} got a ${img.width}x${img.height} image (${img.data.length} bytes)`);
+  }
+  if (img.data !== input) input.set(img.data);
+}
+
+/**
+ * A fused transform from `inWidth` x `inHeight` frames: Pillow BILINEAR resize to `outWidth` x `outHeight`,
+ * keeping only `roi` (the center crop), then (v / 255 - mean) / std per channel into CHW float32.
+ * The same values as `normalizeToChw(makeBilinearResizer(inWidth, inHeight, outWidth, outHeight, roi)(frame))`.
+ */
+export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight }): FusedFrameTransform {
+  checkSizes(inWidth, inHeight, outWidth, outHeight, roi);
+  const mod = kernelModule();
+  if (!mod) return jsFallback(inWidth, inHeight, outWidth, outHeight, roi);
+  const plane = roi.width * roi.height;
+  const r = kernelRun(mod, inWidth, inHeight, outWidth, outHeight, roi, 3 * plane * 4);
+  const result = new Float32Array(r.memory, r.out, 3 * plane); // [3, roi.height, roi.width]
+  return {
+    input: r.input,
     width: roi.width,
     height: roi.height,
     simd: true,
     run(dst: Float32Array, offset: number, img?: RgbImage): void {
-      if (img) {
-        if (img.width !== inWidth || img.height !== inHeight || img.data.length !== frameBytes) {
-          throw new RangeError(`transform built for ${inWidth}x${inHeight} got a ${img.width}x${img.height} image (${img.data.length} bytes)`);
-        }
-        if (img.data !== input) input.set(img.data);
-      }
+      takeFrame(r.input, inWidth, inHeight, img);
       if (dst.length < offset + 3 * plane) throw new RangeError(`output too small (${dst.length} < ${offset + 3 * plane})`);
-      k.horizontal(src, inWidth * 3, rowFirst, rows, hBounds, hK, h.ksize, roi.width, tmp, tmpStride);
-      k.verticalNormalize(tmp, tmpStride, rows, vBounds, vK, v.ksize, roi.width, roi.height, out, norm);
+      r.horizontal();
+      r.k.verticalNormalize(...r.vArgs, r.out, r.norm);
       dst.set(result, offset);
+    },
+  };
+}
+
+/** Resize + crop to planar uint8, the crop the timeline keeps per frame (normalised later, per window). */
+export interface FusedCropTransform {
+  /** As FusedFrameTransform's: a frame-sized buffer `run` reads when it gets no image. */
+  readonly input: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly simd: boolean;
+  /** The crop of `src` (default: the frame in `input`) as planes [3][height][width]; valid until the next run. */
+  run(src?: RgbImage): Uint8Array;
+}
+
+/**
+ * Pillow BILINEAR resize to `outWidth` x `outHeight`, keeping only `roi`, as planar uint8: the bytes of
+ * `makeBilinearResizer(...)(frame)` (interleaved RGB) with the channels split into planes. normalizePlanes() of it
+ * is what makeResizeNormalize writes.
+ */
+export function makeResizeCrop(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight }): FusedCropTransform {
+  checkSizes(inWidth, inHeight, outWidth, outHeight, roi);
+  const plane = roi.width * roi.height;
+  const mod = kernelModule();
+  if (!mod) {
+    const resize = makeBilinearResizer(inWidth, inHeight, outWidth, outHeight, roi);
+    const input = new Uint8Array(inWidth * inHeight * 3);
+    const planes = new Uint8Array(3 * plane);
+    return {
+      input,
+      width: roi.width,
+      height: roi.height,
+      simd: false,
+      run(img?: RgbImage): Uint8Array {
+        const d = resize(img ?? { width: inWidth, height: inHeight, data: input }).data;
+        for (let i = 0, p = 0; i < plane; i++, p += 3) {
+          planes[i] = d[p]!;
+          planes[plane + i] = d[p + 1]!;
+          planes[2 * plane + i] = d[p + 2]!;
+        }
+        return planes;
+      },
+    };
+  }
+  const r = kernelRun(mod, inWidth, inHeight, outWidth, outHeight, roi, 3 * plane);
+  const result = new Uint8Array(r.memory, r.out, 3 * plane);
+  return {
+    input: r.input,
+    width: roi.width,
+    height: roi.height,
+    simd: true,
+    run(img?: RgbImage): Uint8Array {
+      takeFrame(r.input, inWidth, inHeight, img);
+      r.horizontal();
+      r.k.verticalU8(...r.vArgs, r.out);
+      return result;
     },
   };
 }

@@ -39,3 +39,19 @@ export function normalizeToChw(img: RgbImage, out?: Float32Array, offset = 0): F
   }
   return dst;
 }
+
+/**
+ * normalizeToChw for an image already split into planes ([3][plane] uint8, e.g. makeResizeCrop's): the same
+ * table, so the same float32 values.
+ */
+export function normalizePlanes(planes: Uint8Array, out: Float32Array, offset = 0): void {
+  const n = planes.length;
+  const plane = n / 3;
+  if (!Number.isInteger(plane)) throw new RangeError(`normalizePlanes: ${n} bytes is not three planes`);
+  if (out.length < offset + n) throw new RangeError(`normalizePlanes: output too small (${out.length} < ${offset + n})`);
+  for (let c = 0; c < 3; c++) {
+    const base = c * plane;
+    const lut = c * 256;
+    for (let i = 0; i < plane; i++) out[offset + base + i] = LUT[lut + planes[base + i]!]!;
+  }
+}

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden } from '../helpers/golden.js';
-import { makeResizeNormalize } from '../../src/transforms/fused.js';
+import { makeResizeCrop, makeResizeNormalize } from '../../src/transforms/fused.js';
 import { groupScaleSize, makeBilinearResizer, type Rect, type RgbImage } from '../../src/transforms/resize.js';
-import { normalizeLevel, normalizeToChw } from '../../src/transforms/normalize.js';
+import { normalizeLevel, normalizePlanes, normalizeToChw } from '../../src/transforms/normalize.js';
 import { centerCropOffsets } from '../../src/transforms/crop.js';
 
 /** Deterministic pseudo-random generator (LCG), so a failure names a reproducible case. */
@@ -128,5 +128,54 @@ describe.skipIf(!HAS_GOLDEN)(`makeResizeNormalize vs Pillow 9.4 (resize_cases)${
     const out = fused({ width: c.in_w, height: c.in_h, data: block(c.input) }, c.out_w, c.out_h);
     const want = normalizeToChw({ width: c.out_w, height: c.out_h, data: block(c.output) });
     expect(firstDifference(out, want)).toBe(-1);
+  });
+});
+
+/** makeBilinearResizer's interleaved RGB bytes, split into planes [3][h][w]. */
+function planesOf(img: RgbImage): Uint8Array {
+  const n = img.width * img.height;
+  const out = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[c * n + i] = img.data[3 * i + c]!;
+  return out;
+}
+
+describe('makeResizeCrop (the timeline crop: the same kernel, stopping at uint8 planes)', () => {
+  it('equals makeBilinearResizer split into planes, on 300 random sizes and windows', () => {
+    const next = rng(20261202);
+    const dim = (): number => (next() < 0.2 ? 1 + Math.floor(next() * 4) : 1 + Math.floor(next() * 90));
+    for (let t = 0; t < 300; t++) {
+      const [iw, ih, ow, oh] = [dim(), dim(), dim(), dim()];
+      const rw = 1 + Math.floor(next() * ow);
+      const rh = 1 + Math.floor(next() * oh);
+      const roi = { x: Math.floor(next() * (ow - rw + 1)), y: Math.floor(next() * (oh - rh + 1)), width: rw, height: rh };
+      const img = randomImage(iw, ih, next);
+      const k = makeResizeCrop(iw, ih, ow, oh, roi);
+      expect(k.simd).toBe(true);
+      const got = k.run(img);
+      expect(got.length).toBe(3 * rw * rh);
+      expect(Buffer.compare(Buffer.from(got), Buffer.from(planesOf(makeBilinearResizer(iw, ih, ow, oh, roi)(img)))), `case ${t}: ${iw}x${ih} -> ${ow}x${oh} roi ${JSON.stringify(roi)}`).toBe(0);
+    }
+  });
+
+  it('normalizePlanes of the crop is what makeResizeNormalize writes (the loader case 1280x720 -> 256 crop)', () => {
+    const [rw, rh] = groupScaleSize(1280, 720, 256);
+    const c = centerCropOffsets(rw, rh, 256);
+    const roi = { x: c.x, y: c.y, width: 256, height: 256 };
+    const img = randomImage(1280, 720, rng(42));
+    const planes = makeResizeCrop(1280, 720, rw, rh, roi).run(img);
+    const out = new Float32Array(5 + 3 * 256 * 256).fill(-99);
+    normalizePlanes(planes, out, 5);
+    expect(out.subarray(0, 5).every((v) => v === -99)).toBe(true);
+    expect(firstDifference(out.subarray(5), fused(img, rw, rh, roi))).toBe(-1);
+    expect(() => normalizePlanes(planes, new Float32Array(10))).toThrow(/output too small/);
+  });
+
+  it('reads its own input buffer when run gets no image; a frame of the wrong size is refused', () => {
+    const img = randomImage(97, 61, rng(7));
+    const k = makeResizeCrop(97, 61, 130, 81, { x: 3, y: 2, width: 64, height: 77 });
+    k.input.set(img.data);
+    const want = planesOf(makeBilinearResizer(97, 61, 130, 81, { x: 3, y: 2, width: 64, height: 77 })(img));
+    expect(Buffer.compare(Buffer.from(k.run()), Buffer.from(want))).toBe(0);
+    expect(() => k.run(randomImage(96, 61, rng(8)))).toThrow(/transform built for 97x61 got a 96x61 image/);
   });
 });
