@@ -67,24 +67,27 @@ function normalize(v: v128, mean: v128, std: v128): v128 {
 }
 
 /**
- * Vertical pass over the three planes written by `horizontal` ([3][rows][tmpStride] uint8), then normalisation,
- * into planar float32 [3][outH][outW] at `out`. vBounds: per output row two i32, (first tmp row, taps); vK:
- * `vKsize` i32 weights per row. Works 16 columns at a time, so it writes up to 15 floats past each row: rows and
- * planes go in increasing order, so each spill is overwritten by the next row, and the caller leaves 64 bytes
- * of room after the last one. `norm`: f32 mean[3], std[3].
+ * Vertical pass over the three planes written by `horizontal` ([3][rows][tmpStride] uint8), 16 columns at a time
+ * (so each row spills up to 15 values past its end: rows and planes go in increasing order, so each spill is
+ * overwritten by the next row, and the caller leaves 64 bytes of room after the last one). vBounds: per output row
+ * two i32, (first tmp row, taps); vK: `vKsize` i32 weights per row. `toU8`: store Pillow's uint8 result as planar
+ * uint8 [3][outH][outW]; else normalise it into planar float32 [3][outH][outW] (`norm`: f32 mean[3], std[3]).
+ * Inlined into the two exports below with a constant `toU8`, so each gets its own loop.
  */
-export function verticalNormalize(tmp: usize, tmpStride: i32, rows: i32, vBounds: usize, vK: usize, vKsize: i32, outW: i32, outH: i32, out: usize, norm: usize): void {
+@inline
+function vertical(tmp: usize, tmpStride: i32, rows: i32, vBounds: usize, vK: usize, vKsize: i32, outW: i32, outH: i32, out: usize, norm: usize, toU8: bool): void {
   const plane: usize = <usize>rows * <usize>tmpStride;
   for (let c: i32 = 0; c < 3; c++) {
-    const mean = f32x4.splat(load<f32>(norm + (<usize>c << 2)));
-    const std = f32x4.splat(load<f32>(norm + 12 + (<usize>c << 2)));
+    const mean = f32x4.splat(toU8 ? 0 : load<f32>(norm + (<usize>c << 2)));
+    const std = f32x4.splat(toU8 ? 1 : load<f32>(norm + 12 + (<usize>c << 2)));
     const src: usize = tmp + <usize>c * plane;
     for (let yy: i32 = 0; yy < outH; yy++) {
       const b: usize = vBounds + (<usize>yy << 3);
       const first: usize = src + <usize>load<i32>(b) * <usize>tmpStride;
       const n: i32 = load<i32>(b, 4);
       const k0: usize = vK + <usize>(yy * vKsize) * 4;
-      let o: usize = out + ((<usize>(c * outH + yy) * <usize>outW) << 2);
+      const row: usize = <usize>(c * outH + yy) * <usize>outW;
+      let o: usize = out + (toU8 ? row : row << 2);
       for (let x: i32 = 0; x < outW; x += 16) {
         let a0 = i32x4.splat(HALF);
         let a1 = a0;
@@ -104,56 +107,28 @@ export function verticalNormalize(tmp: usize, tmpStride: i32, rows: i32, vBounds
           p += <usize>tmpStride;
           k += 4;
         }
-        v128.store(o, normalize(clip8(a0), mean, std));
-        v128.store(o, normalize(clip8(a1), mean, std), 16);
-        v128.store(o, normalize(clip8(a2), mean, std), 32);
-        v128.store(o, normalize(clip8(a3), mean, std), 48);
-        o += 64;
+        if (toU8) {
+          // Each lane is already 0..255 after clip8, so the saturating narrows only repack.
+          v128.store(o, i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(clip8(a0), clip8(a1)), i16x8.narrow_i32x4_u(clip8(a2), clip8(a3))));
+          o += 16;
+        } else {
+          v128.store(o, normalize(clip8(a0), mean, std));
+          v128.store(o, normalize(clip8(a1), mean, std), 16);
+          v128.store(o, normalize(clip8(a2), mean, std), 32);
+          v128.store(o, normalize(clip8(a3), mean, std), 48);
+          o += 64;
+        }
       }
     }
   }
 }
 
-/**
- * The same vertical pass as `verticalNormalize`, stopping at Pillow's uint8 result: planar uint8 [3][outH][outW]
- * at `out` (the timeline keeps these crops in its ring and normalises them per window). Works 16 columns at a
- * time, so it writes up to 15 bytes past each row (overwritten by the next; the caller leaves 16 bytes after the last).
- */
+/** The loader's pass: planar float32 [3][outH][outW], normalised. */
+export function verticalNormalize(tmp: usize, tmpStride: i32, rows: i32, vBounds: usize, vK: usize, vKsize: i32, outW: i32, outH: i32, out: usize, norm: usize): void {
+  vertical(tmp, tmpStride, rows, vBounds, vK, vKsize, outW, outH, out, norm, false);
+}
+
+/** The timeline's pass: Pillow's uint8 result as planar uint8 [3][outH][outW] (its ring keeps these crops). */
 export function verticalU8(tmp: usize, tmpStride: i32, rows: i32, vBounds: usize, vK: usize, vKsize: i32, outW: i32, outH: i32, out: usize): void {
-  const plane: usize = <usize>rows * <usize>tmpStride;
-  for (let c: i32 = 0; c < 3; c++) {
-    const src: usize = tmp + <usize>c * plane;
-    for (let yy: i32 = 0; yy < outH; yy++) {
-      const b: usize = vBounds + (<usize>yy << 3);
-      const first: usize = src + <usize>load<i32>(b) * <usize>tmpStride;
-      const n: i32 = load<i32>(b, 4);
-      const k0: usize = vK + <usize>(yy * vKsize) * 4;
-      let o: usize = out + <usize>(c * outH + yy) * <usize>outW;
-      for (let x: i32 = 0; x < outW; x += 16) {
-        let a0 = i32x4.splat(HALF);
-        let a1 = a0;
-        let a2 = a0;
-        let a3 = a0;
-        let p: usize = first + <usize>x;
-        let k: usize = k0;
-        for (let t: i32 = 0; t < n; t++) {
-          const bytes = v128.load(p);
-          const w = i32x4.splat(load<i32>(k));
-          const lo = i16x8.extend_low_i8x16_u(bytes);
-          const hi = i16x8.extend_high_i8x16_u(bytes);
-          a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(lo), w));
-          a1 = i32x4.add(a1, i32x4.mul(i32x4.extend_high_i16x8_u(lo), w));
-          a2 = i32x4.add(a2, i32x4.mul(i32x4.extend_low_i16x8_u(hi), w));
-          a3 = i32x4.add(a3, i32x4.mul(i32x4.extend_high_i16x8_u(hi), w));
-          p += <usize>tmpStride;
-          k += 4;
-        }
-        // Each lane is already 0..255 after clip8, so the saturating narrows only repack.
-        const low = i16x8.narrow_i32x4_u(clip8(a0), clip8(a1));
-        const high = i16x8.narrow_i32x4_u(clip8(a2), clip8(a3));
-        v128.store(o, i8x16.narrow_i16x8_u(low, high));
-        o += 16;
-      }
-    }
-  }
+  vertical(tmp, tmpStride, rows, vBounds, vK, vKsize, outW, outH, out, 0, true);
 }
