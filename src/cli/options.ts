@@ -273,13 +273,7 @@ export type StatusFormat = (typeof STATUS_FORMATS)[number];
 
 type QueueIntKey = 'concurrency' | 'lockDurationMs' | 'stalledIntervalMs' | 'maxStalledCount' | 'maxDownloadMb' | 'priority' | 'attempts';
 
-interface QueueIntSpec {
-  readonly key: QueueIntKey;
-  readonly flag: string;
-  readonly arg: string;
-  readonly description: string;
-  readonly limits: readonly [number, number];
-}
+type QueueIntSpec = IntSpec<QueueIntKey>;
 
 /** Integer flags of `stnet worker` (the first five) and `stnet submit` (priority, attempts), in help order. */
 export const QUEUE_INT_OPTIONS: readonly QueueIntSpec[] = [

@@ -5,10 +5,8 @@
 // sizes), several times faster: the JS passes were most of loadVideo's own time (issue 10).
 // Where WebAssembly SIMD is missing it falls back to those JS functions.
 
-import { bilinearCoefficients, type Rect, type RgbImage } from './resize.js';
 import { IMAGE_MEAN, IMAGE_STD, normalizeToChw } from './normalize.js';
-import { makeBilinearResizer } from './resize.js';
-import { checkInteger } from '../errors.js';
+import { bilinearCoefficients, checkResizeSizes, makeBilinearResizer, type Rect, type RgbImage } from './resize.js';
 import { RESAMPLE_WASM_BASE64 } from './wasm/resample.wasm.js';
 
 // The project compiles against lib ES2022 without the DOM, whose typings are where WebAssembly is declared; these
@@ -84,16 +82,6 @@ function axisTable(inSize: number, outSize: number, first: number, count: number
 }
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
-
-function checkSizes(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect): void {
-  checkInteger('inWidth', inWidth, 1);
-  checkInteger('inHeight', inHeight, 1);
-  checkInteger('outWidth', outWidth, 1);
-  checkInteger('outHeight', outHeight, 1);
-  if (roi.x < 0 || roi.y < 0 || roi.width < 1 || roi.height < 1 || roi.x + roi.width > outWidth || roi.y + roi.height > outHeight) {
-    throw new RangeError(`roi ${JSON.stringify(roi)} is outside the ${outWidth}x${outHeight} output`);
-  }
-}
 
 /** One kernel instance laid out for frames of one size: its input buffer and the resize of `input` into `out`. */
 interface KernelRun {
@@ -173,7 +161,7 @@ function takeFrame(input: Uint8Array, inWidth: number, inHeight: number, img: Rg
  * The same values as `normalizeToChw(makeBilinearResizer(inWidth, inHeight, outWidth, outHeight, roi)(frame))`.
  */
 export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight }): FusedFrameTransform {
-  checkSizes(inWidth, inHeight, outWidth, outHeight, roi);
+  checkResizeSizes(inWidth, inHeight, outWidth, outHeight, roi);
   const mod = kernelModule();
   if (!mod) return jsFallback(inWidth, inHeight, outWidth, outHeight, roi);
   const plane = roi.width * roi.height;
@@ -211,7 +199,7 @@ export interface FusedCropTransform {
  * is what makeResizeNormalize writes.
  */
 export function makeResizeCrop(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight }): FusedCropTransform {
-  checkSizes(inWidth, inHeight, outWidth, outHeight, roi);
+  checkResizeSizes(inWidth, inHeight, outWidth, outHeight, roi);
   const plane = roi.width * roi.height;
   const mod = kernelModule();
   if (!mod) {

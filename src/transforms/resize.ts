@@ -93,6 +93,17 @@ function clip8(ss: number): number {
   return ss >> PRECISION_BITS;
 }
 
+/** The sizes and output window of a resize: positive integers, the window inside the output (else RangeError). */
+export function checkResizeSizes(inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect): void {
+  checkInteger('inWidth', inWidth, 1);
+  checkInteger('inHeight', inHeight, 1);
+  checkInteger('outWidth', outWidth, 1);
+  checkInteger('outHeight', outHeight, 1);
+  if (roi.x < 0 || roi.y < 0 || roi.width < 1 || roi.height < 1 || roi.x + roi.width > outWidth || roi.y + roi.height > outHeight) {
+    throw new RangeError(`roi ${JSON.stringify(roi)} is outside the ${outWidth}x${outHeight} output`);
+  }
+}
+
 /**
  * A resize from one fixed size to another, coefficients computed once (all frames of a video share them).
  * `roi` restricts the work to a rectangle of the output (e.g. the center crop); the pixels it returns are
@@ -105,13 +116,7 @@ export function makeBilinearResizer(
   outHeight: number,
   roi: Rect = { x: 0, y: 0, width: outWidth, height: outHeight },
 ): (src: RgbImage) => RgbImage {
-  checkInteger('inWidth', inWidth, 1);
-  checkInteger('inHeight', inHeight, 1);
-  checkInteger('outWidth', outWidth, 1);
-  checkInteger('outHeight', outHeight, 1);
-  if (roi.x < 0 || roi.y < 0 || roi.width < 1 || roi.height < 1 || roi.x + roi.width > outWidth || roi.y + roi.height > outHeight) {
-    throw new RangeError(`roi ${JSON.stringify(roi)} is outside the ${outWidth}x${outHeight} output`);
-  }
+  checkResizeSizes(inWidth, inHeight, outWidth, outHeight, roi);
   // Pillow skips a pass when that axis keeps its size (and returns a copy when both do).
   const needH = outWidth !== inWidth;
   const needV = outHeight !== inHeight;

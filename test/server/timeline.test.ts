@@ -15,21 +15,13 @@ import { KINETICS400_LABELS } from '../../src/labels/kinetics400.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, HAS_VIDEOS, VIDEOS_DIR, golden } from '../helpers/golden.js';
 import { childProcesses, listDir, request, waitFor } from './helpers.js';
 import { useGoldenServer } from './golden-server.js';
+import type { WindowResult } from '../../src/timeline/types.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
 const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url);
 const SKIP = !HAS_GOLDEN ? GOLDEN_SKIP_REASON : !HAS_VIDEOS ? `sample videos not found in ${VIDEOS_DIR}` : '';
 
-interface Win {
-  path: string;
-  window: number;
-  startFrame: number;
-  endFrame: number;
-  startSec: number;
-  endSec: number;
-  predictions: Array<{ label: string; index: number; prob: number }>;
-}
 
 describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === '' ? '' : ` (skipped: ${SKIP})`}`, () => {
   const s = useGoldenServer();
@@ -40,7 +32,7 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
   it('JSON: the windows of the rule, in seconds; NDJSON gives the same windows line by line', async () => {
     const res = await request(s.port, '/v1/timeline?window=1.5&stride=1&top_k=3', { headers: { 'content-type': 'video/mp4' }, body: clip() });
     expect(res.status).toBe(200);
-    const windows = JSON.parse(res.body) as Win[];
+    const windows = JSON.parse(res.body) as WindowResult[];
     // 20 fps: L = 30, S = 20 over 60 frames.
     const rule = windowRanges(60, { length: 30, stride: 20 });
     expect(windows.map((w) => [w.window, w.startFrame, w.endFrame])).toEqual(rule.map((r) => [r.index, r.start, r.end]));
@@ -54,7 +46,7 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
     const nd = await request(s.port, '/v1/timeline?window=1.5&stride=1&top_k=3', { headers: { 'content-type': 'video/mp4', accept: 'application/x-ndjson' }, body: clip() });
     expect(nd.status).toBe(200);
     expect(nd.headers['content-type']).toMatch(/^application\/x-ndjson/);
-    const lines = nd.body.trimEnd().split('\n').map((l) => JSON.parse(l) as Win);
+    const lines = nd.body.trimEnd().split('\n').map((l) => JSON.parse(l) as WindowResult);
     expect(lines.map((w) => [w.window, w.startFrame, w.endFrame, w.predictions.map((p) => p.index)])).toEqual(
       windows.map((w) => [w.window, w.startFrame, w.endFrame, w.predictions.map((p) => p.index)]),
     );
@@ -69,10 +61,10 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
     const cl = await request(s.port, '/v1/classify', { headers: { 'content-type': 'video/mp4' }, body: clip() });
     expect(tl.status).toBe(200);
     expect(cl.status).toBe(200);
-    const [w, ...rest] = JSON.parse(tl.body) as Win[];
+    const [w, ...rest] = JSON.parse(tl.body) as WindowResult[];
     expect(rest).toEqual([]);
     expect([w!.startFrame, w!.endFrame]).toEqual([0, 60]);
-    const whole = cl.json() as unknown as { predictions: Win['predictions'] };
+    const whole = cl.json() as unknown as { predictions: WindowResult['predictions'] };
     expect(w!.predictions.map((p) => p.index)).toEqual(whole.predictions.map((p) => p.index));
     for (const [i, p] of w!.predictions.entries()) expect(Math.abs(p.prob - whole.predictions[i]!.prob)).toBeLessThan(1e-5);
   });
@@ -149,7 +141,7 @@ describe.skipIf(SKIP !== '')(`POST /v1/timeline with the golden model${SKIP === 
       }
       // The same windows the route answers as JSON: the bands' labels are their top-1s.
       const res = await request(s.port, '/v1/timeline?window=2&stride=1&top_k=5', { headers: { 'content-type': 'video/webm' }, body: readFileSync(clipPath) });
-      const windows = JSON.parse(res.body) as Win[];
+      const windows = JSON.parse(res.body) as WindowResult[];
       expect(windows.map((w) => [w.startFrame, w.endFrame])).toEqual(windowRanges(60, { length: 20, stride: 10 }).map((r) => [r.start, r.end]));
       expect(bands.map((b) => b.text)).toEqual(windows.map((w) => w.predictions[0]!.label.replace(/_/g, ' ')));
       await page.click('#timeline .band:nth-child(3)');

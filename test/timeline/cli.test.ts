@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
 import { BIN, cleanEnv, ensureBuilt, runCli, type CliRun } from '../cli/run-cli.js';
 import { ffmpegMake } from '../video/helpers.js';
+import type { WindowResult } from '../../src/timeline/types.js';
 
 const SMALL = ['--seg_num', '7', '--short_size', '112', '--target_size', '112', '--threads', '2'];
 const VIDEO = golden('golden_testsrc2_160x120.mp4'); // 20 fps, 60 frames
@@ -75,16 +76,6 @@ describe.concurrent('usage errors: exit 2 before any weights or ffmpeg work', ()
   });
 });
 
-interface Win {
-  path: string;
-  window: number;
-  startFrame: number;
-  endFrame: number;
-  startSec: number;
-  endSec: number;
-  predictions: { label: string; index: number; prob: number }[];
-  embedding?: number[];
-}
 
 /** Runs the binary with `stdinData` written to its stdin (ended unless `hold`); `onStdout` sees each chunk. */
 function runWithStdin(args: string[], stdinData: Buffer, opts: { env: NodeJS.ProcessEnv; hold?: boolean; onStdout?: (all: string, child: ReturnType<typeof spawn>) => void }): Promise<CliRun> {
@@ -115,7 +106,7 @@ describe.skipIf(!HAS_GOLDEN)(`stnet timeline with the golden weights${HAS_GOLDEN
   let weights = '';
   let ts: Buffer;
   let longTs: Buffer;
-  let fileWindows: Win[];
+  let fileWindows: WindowResult[];
   beforeAll(async () => {
     weights = await goldenXz('stnet_seed7_q.lodtensor');
     await ffmpegMake(['-i', VIDEO, '-c', 'copy', '-f', 'mpegts', join(tmp, 'v.ts')]);
@@ -128,7 +119,7 @@ describe.skipIf(!HAS_GOLDEN)(`stnet timeline with the golden weights${HAS_GOLDEN
     const r = await runCli(['timeline', '--input_path', VIDEO, ...W20, '--top_k', '2', '--embedding', '--weights', weights, ...SMALL], { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    fileWindows = JSON.parse(r.stdout) as Win[];
+    fileWindows = JSON.parse(r.stdout) as WindowResult[];
     expect(fileWindows.map((w) => [w.path, w.window, w.startFrame, w.endFrame, w.startSec, w.endSec])).toEqual([
       [VIDEO, 0, 0, 20, 0, 1],
       [VIDEO, 1, 15, 35, 0.75, 1.75],
@@ -146,7 +137,7 @@ describe.skipIf(!HAS_GOLDEN)(`stnet timeline with the golden weights${HAS_GOLDEN
     const r = await runWithStdin(['timeline', '--input_path', '-', ...W20, '--top_k', '2', '--format', 'jsonl', '--weights', weights, ...SMALL], ts, { env });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Win);
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as WindowResult);
     expect(lines.map((w) => ({ ...w, path: VIDEO }))).toEqual(fileWindows.map(({ embedding: _e, ...w }) => w));
     expect(lines[0]!.path).toBe('-');
   });
@@ -190,7 +181,7 @@ describe.skipIf(!HAS_GOLDEN)(`stnet timeline with the golden weights${HAS_GOLDEN
       },
     });
     expect(r.code).toBe(130);
-    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Win);
+    const lines = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as WindowResult);
     expect(lines.length).toBeGreaterThanOrEqual(2);
     expect(lines.map((w) => w.window)).toEqual(lines.map((_, i) => i));
     expect(r.stderr).toMatch(/stnet: interrupted: \d+ windows? printed\n$/);
