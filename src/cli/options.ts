@@ -100,13 +100,16 @@ export interface SourceValues {
 }
 
 /** commander's raw options -> SourceValues; a flag given without a usable value is E_INVALID_OPTION. */
+/** A string flag (commander's attribute name, e.g. `weights_url`): undefined when absent, else non-empty. */
+export function stringFlag(raw: Record<string, unknown>, flag: string): string | undefined {
+  const v = raw[flag];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
+  return v;
+}
+
 export function toSourceValues(raw: Record<string, unknown>): SourceValues {
-  const str = (flag: string): string | undefined => {
-    const v = raw[flag];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
-    return v;
-  };
+  const str = (flag: string): string | undefined => stringFlag(raw, flag);
   const precision = str('precision');
   // Checked here only for the message's flag name; the core owns the list of precisions.
   if (precision !== undefined && !(PRECISIONS as readonly string[]).includes(precision)) throw invalidOption('--precision', PRECISIONS.map((p) => JSON.stringify(p)).join(' or '), precision);

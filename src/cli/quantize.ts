@@ -9,7 +9,7 @@ import { checkModelOutPath, writeModelFile } from '../model/export.js';
 import { checkModelSourceOptions, loadModelBytes, readModelBytes } from '../model/load.js';
 import { CALIBRATION_CLIP, CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, DEFAULT_INT8_GROUPS, LAYER_GROUPS, quantizeStnet, type CalibrationMethod, type LayerGroup, type QuantizeStnetResult } from '../model/quantize.js';
 import { EXIT_OK, downloadHooks, type CommandContext } from './action.js';
-import { THREADS_LIMITS, parseIntFlag } from './options.js';
+import { THREADS_LIMITS, parseIntFlag, stringFlag } from './options.js';
 import type { Ui } from './progress.js';
 
 /** What the command needs beyond the shared context: program.ts's --input_file list reader and the exit-code help. */
@@ -49,12 +49,7 @@ export function toQuantizeValues(raw: Record<string, unknown>, cwd: string): Qua
     groups = list as LayerGroup[];
   }
   const int = (spec: Parameters<typeof parseIntFlag>[0], v: unknown): number | undefined => (v === undefined ? undefined : parseIntFlag(spec, String(v)));
-  const str = (flag: string): string | undefined => {
-    const v = raw[flag];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string' || v === '') throw invalidOption(`--${flag}`, 'a non-empty string', v);
-    return v;
-  };
+  const str = (flag: string): string | undefined => stringFlag(raw, flag);
   return {
     weights: str('weights'),
     weightsUrl: str('weights_url'),
