@@ -52,7 +52,7 @@ export { buildStnetOnnx } from './graph/stnet.js';
 export { exportOnnx } from './model/export.js';
 
 // The HTTP service, loaded by its first call: fastify and its plugins would cost every library user who only
-// classifies ~12 MB of RSS and ~100 ms at import (test/cli/startup.test.ts). All three are async anyway.
+// classifies ~12 MB of RSS at import (test/cli/startup.test.ts). All three are async anyway.
 import type * as ServerApp from './server/app.js';
 import type * as ServerServe from './server/serve.js';
 export const buildServer: typeof ServerApp.buildServer = async (...args) => (await import('./server/app.js')).buildServer(...args);
