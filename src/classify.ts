@@ -292,15 +292,19 @@ function untilCancelled<T>(run: Promise<T>, signal: AbortSignal | undefined): Pr
   run.catch(() => undefined); // a pass abandoned by a cancel may still fail later: not unhandled
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new StnetError('E_CANCELLED', 'classification was cancelled', { cause: signal.reason }));
+    onAbort = () => reject(cancelled(signal));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
   return Promise.race([run, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
+function cancelled(signal: AbortSignal): StnetError {
+  return new StnetError('E_CANCELLED', 'classification was cancelled', { cause: signal.reason });
+}
+
 function throwIfCancelled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new StnetError('E_CANCELLED', 'classification was cancelled', { cause: signal.reason });
+  if (signal?.aborted) throw cancelled(signal);
 }
 
 function round1(ms: number): number {
