@@ -14,12 +14,12 @@ import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../erro
 import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from '../graph/stnet.js';
 import { centerCropOffsets } from '../transforms/crop.js';
 import { clipDims, frameOffset } from '../transforms/layout.js';
-import { makeResizeCrop } from '../transforms/fused.js';
+import { makeResizeCrop, type FusedCropTransform } from '../transforms/fused.js';
 import { normalizePlanes } from '../transforms/normalize.js';
 import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
 import { sampleFrameIndices } from '../video/sample.js';
 import { resolveLoadVideoOptions, type LoadVideoOptions } from '../video/load-video.js';
-import { openVideoStream } from '../video/stream.js';
+import { openVideoStream, type VideoStream } from '../video/stream.js';
 import type { TimelineOptions, WindowResult } from './types.js';
 import { WindowTracker, checkWindowOptions, resolveWindowSpec, type WindowOptionNamer, type WindowRange, type WindowUnits } from './windows.js';
 
@@ -114,13 +114,28 @@ export class WindowTensorBuilder {
 /**
  * The per-frame transform for frames of one size: resize only the centre-crop window, as loadVideo does, with the
  * same WebAssembly kernel, stopping at the uint8 crop (planes [3][T][T]; normalised per window, so the ring holds
- * bytes, not floats). The result is valid until the next call.
+ * bytes, not floats). `run`'s result is valid until the next call; frames assembled in `input` are not copied.
  */
-export function cropPipeline(width: number, height: number, shortSize: number, target: number): (img: RgbImage) => Uint8Array {
+export function cropPipeline(width: number, height: number, shortSize: number, target: number): FusedCropTransform {
   const [rw, rh] = groupScaleSize(width, height, shortSize);
   const crop = centerCropOffsets(rw, rh, target);
-  const t = makeResizeCrop(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
-  return (img) => t.run(img);
+  return makeResizeCrop(width, height, rw, rh, { x: crop.x, y: crop.y, width: target, height: target });
+}
+
+/**
+ * The stream's frames, assembled straight into a crop transform's input (no copy per frame); `crop()` is that
+ * transform, made when the size is known: after the first `frames.next()` has returned.
+ */
+function croppedFrames(stream: VideoStream, shortSize: number, target: number): { frames: AsyncGenerator<RgbImage, number>; crop: () => FusedCropTransform } {
+  let crop: FusedCropTransform | undefined;
+  const frames = stream.frames((w, h) => (crop = cropPipeline(w, h, shortSize, target)).input);
+  return {
+    frames,
+    crop: () => {
+      if (crop === undefined) throw new Error('croppedFrames: no frame size yet');
+      return crop;
+    },
+  };
 }
 
 /**
@@ -133,7 +148,7 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
   const stream = await openVideoStream(input, { readTimeoutMs: o.readTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, signal: o.signal, stdin: o.stdin });
   let inflight: Promise<WindowResult> | undefined;
   try {
-    const frames = stream.frames();
+    const { frames, crop: cropOf } = croppedFrames(stream, o.shortSize, o.targetSize);
     // The first next() waits for the stream info, so the ring can be sized before the first frame.
     let first = await frames.next();
     const info = await stream.info;
@@ -142,7 +157,7 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
     const L = spec.length;
     const T = o.targetSize;
     const ring: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(L);
-    const crop = cropPipeline(info.width, info.height, o.shortSize, T);
+    const crop = cropOf(); // sized by the first next()
     const tracker = new WindowTracker(spec);
     const builder = new WindowTensorBuilder(o.segNum, T);
     const dims = clipDims(o.segNum, SEGLEN, T);
@@ -176,7 +191,7 @@ export async function* runTimeline(predictor: TimelinePredictor, input: string, 
     while (first.done !== true) {
       // Copied into a slot the ring owns: the resizer's output buffer is not promised to outlive the next call.
       const slot = (ring[n % L] ??= new Uint8Array(T * T * 3));
-      slot.set(crop(first.value));
+      slot.set(crop.run(first.value));
       n++;
       for (const w of tracker.framesDecoded(n)) {
         // Building the next tensor reuses the buffer of the window before the one in flight: that one is done.
@@ -215,14 +230,14 @@ export async function loadStreamClip(input: string, options: LoadVideoOptions): 
   if (opts.seglen !== SEGLEN) throw invalidOption('seglen', `${SEGLEN}`, opts.seglen);
   const stream = await openVideoStream(input, { readTimeoutMs: opts.timeoutMs ?? DEFAULT_READ_TIMEOUT_MS, connectTimeoutMs: Math.max(opts.timeoutMs ?? 0, DEFAULT_CONNECT_TIMEOUT_MS), signal: opts.signal });
   try {
-    const frames = stream.frames();
+    const { frames, crop: cropOf } = croppedFrames(stream, opts.shortSize, opts.targetSize);
     let next = await frames.next();
     const info = await stream.info;
     const T = opts.targetSize;
-    const crop = cropPipeline(info.width, info.height, opts.shortSize, T);
+    const crop = cropOf(); // sized by the first next()
     const crops: Uint8Array[] = [];
     while (next.done !== true) {
-      crops.push(crop(next.value).slice());
+      crops.push(crop.run(next.value).slice());
       next = await frames.next();
     }
     if (crops.length === 0) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${input} decodes`, { path: input });

@@ -44,9 +44,11 @@ export interface VideoStream {
   readonly info: Promise<StreamInfo>;
   /**
    * Every decoded frame, in order. The image's buffer is reused for the next frame: use it before asking for
-   * the next one. Ends when the stream ends; throws on a stall, an abort or an ffmpeg failure.
+   * the next one. Ends when the stream ends; throws on a stall, an abort or an ffmpeg failure. `frameBuffer`,
+   * called once the size is known, gives the buffer to assemble frames in (e.g. a resize kernel's input, so no
+   * frame is copied again); default a new one.
    */
-  frames(): AsyncGenerator<RgbImage, number>;
+  frames(frameBuffer?: (width: number, height: number) => Uint8Array): AsyncGenerator<RgbImage, number>;
   /** Ends ffmpeg (if still running) and waits until it has exited. Idempotent. */
   close(): Promise<void>;
 }
@@ -227,10 +229,10 @@ class FfmpegStream implements VideoStream {
     this.child.kill('SIGKILL');
   }
 
-  async *frames(): AsyncGenerator<RgbImage, number> {
+  async *frames(frameBuffer?: (width: number, height: number) => Uint8Array): AsyncGenerator<RgbImage, number> {
     const name = displayName(this.source);
     const { width, height } = await this.withTimeout(this.info);
-    const assembler = new FrameAssembler(width, height);
+    const assembler = new FrameAssembler(width, height, frameBuffer?.(width, height));
     const it = (this.child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     try {
       for (;;) {
