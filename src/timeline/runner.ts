@@ -232,7 +232,6 @@ export async function loadStreamClip(input: string, options: LoadVideoOptions): 
   try {
     const { frames, crop: cropOf } = croppedFrames(stream, opts.shortSize, opts.targetSize);
     let next = await frames.next();
-    const info = await stream.info;
     const T = opts.targetSize;
     const crop = cropOf(); // sized by the first next()
     const crops: Uint8Array[] = [];
