@@ -16,7 +16,12 @@ const CACHE = join(ROOT, '.cache', 'test');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MiB = 2 ** 20;
 
-const decompressed = (name) => goldenFile(name) ?? join(GOLDEN, name);
+/** A golden file, decompressed (the caller has checked that the fixtures are there). */
+function decompressed(name) {
+  const path = goldenFile(name);
+  if (path === undefined) throw new Error(`bench/weights-load: ${name}.xz not found in ${GOLDEN}`);
+  return path;
+}
 
 /**
  * The golden weights re-written as a protocol-4 pickle (what `fluid.save` writes on Python 3.8+: BINBYTES
