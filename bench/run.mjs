@@ -3,7 +3,7 @@
 // (a fresh STNET_HOME: the graph is built and cached) and warm (the cached graph and onnxruntime's optimized copy
 // of it), and the peak RSS of a warm run (/usr/bin/time's maximum resident set size). Interleaved rounds.
 //   node bench/run.mjs [--rounds N] [--baseline DIR] [weights]
-// --baseline DIR: also the warm run of another build's CLI (DIR with its own dist/), for before/after.
+// --baseline DIR: also the cold and warm runs of another build's CLI (DIR with its own dist/), for before/after.
 // Needs dist/ (npm run build). Default weights: the golden seed-7 LoDTensor stream, decompressed into .cache/test.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -51,7 +51,7 @@ cli(warmHome);
 const baseHome = join(tmp, 'base');
 if (baseline) cli(baseHome, baseline);
 
-const t = { bare: [], cold: [], warm: [], rss: [], coldRss: [], base: [], baseRss: [] };
+const t = { bare: [], cold: [], warm: [], rss: [], coldRss: [], base: [], baseRss: [], baseCold: [], baseColdRss: [] };
 for (let i = 0; i < rounds; i++) {
   const t0 = performance.now();
   await model.predict(clip.data, clip.dims);
@@ -63,6 +63,9 @@ for (let i = 0; i < rounds; i++) {
   t.warm.push(warm.ms);
   t.rss.push(warm.mb);
   if (baseline) {
+    const baseCold = cli(join(tmp, `basecold${i}`), baseline);
+    t.baseCold.push(baseCold.ms);
+    t.baseColdRss.push(baseCold.mb);
     const base = cli(baseHome, baseline);
     t.base.push(base.ms);
     t.baseRss.push(base.mb);
@@ -76,6 +79,7 @@ console.log(`stnet run of one SD video (${video.split('/').pop()}), explicit --w
 console.log(`one bare forward:                  median ${Math.round(median(t.bare))} ms  [${fmt(t.bare)}]`);
 console.log(`stnet run, cold (graph built):     median ${Math.round(median(t.cold))} ms  [${fmt(t.cold)}]  ratio ${(median(t.cold) / median(t.bare)).toFixed(2)}x`);
 console.log(`stnet run, warm (cached graph):    median ${Math.round(median(t.warm))} ms  [${fmt(t.warm)}]  ratio ${(median(t.warm) / median(t.bare)).toFixed(2)}x (target <= 1.6x)`);
+if (baseline) console.log(`baseline ${baseline}, cold:  median ${Math.round(median(t.baseCold))} ms  [${fmt(t.baseCold)}]  ratio ${(median(t.baseCold) / median(t.bare)).toFixed(2)}x; peak RSS median ${Math.round(median(t.baseColdRss))} MB`);
 if (baseline) console.log(`baseline ${baseline}, warm:  median ${Math.round(median(t.base))} ms  [${fmt(t.base)}]  ratio ${(median(t.base) / median(t.bare)).toFixed(2)}x; peak RSS median ${Math.round(median(t.baseRss))} MB [${fmt(t.baseRss)}]`);
 if (hasTime) console.log(`peak RSS: warm median ${Math.round(median(t.rss))} MB [${fmt(t.rss)}] (target <= 700 MB); cold median ${Math.round(median(t.coldRss))} MB`);
 else console.log(`peak RSS: not measured (${TIME} missing)`);

@@ -9,11 +9,11 @@ import { availableParallelism } from 'node:os';
 import { StnetError, checkKnownKeys, invalidOption } from '../errors.js';
 import { graphCacheEnabled, graphCachePath, readGraphCache, removeGraphCache, touchGraphCache, writeGraphCache } from '../graph/cache.js';
 import { GRAPH_BUILDER_VERSION, buildStnetOnnx } from '../graph/stnet.js';
-import { loadWeights } from '../weights/index.js';
 import { DOWNLOAD_OPTION_KEYS, checkDownloadOptions, resolveWeights, type DownloadOptions, type WeightsSource } from '../weights/resolve.js';
 import type { StnetWeights } from '../weights/types.js';
 import { readStnetModel } from '../graph/model-file.js';
 import { QUANTIZER_VERSION } from '../graph/quantize.js';
+import { buildGraphInWorker } from './build.js';
 import { buildInt8Model, calibrationIdentity } from './quantize.js';
 
 /** Numeric precision of the graph: fp32 (default), or int8 (QDQ, calibrated; see docs/model.md "int8"). */
@@ -97,7 +97,11 @@ function variantOf(o: ResolvedModelSource): string {
 
 /** Builds the graph for the options' variant from parsed weights (int8: calibrated on the fp32 graph, then quantized). */
 async function buildGraph(weights: StnetWeights, o: ResolvedModelSource, threads: number | undefined): Promise<Uint8Array> {
-  const fp32 = buildStnetOnnx(weights);
+  return toVariant(buildStnetOnnx(weights), o, threads);
+}
+
+/** The fp32 graph as the options' variant: itself, or int8 (calibrated on it, then quantized). */
+async function toVariant(fp32: Uint8Array, o: ResolvedModelSource, threads: number | undefined): Promise<Uint8Array> {
   if (o.precision !== 'int8') return fp32;
   return buildInt8Model(fp32, {
     threads: threads ?? availableParallelism(),
@@ -136,13 +140,26 @@ export async function loadModelBytes(o: ResolvedModelSource, how: LoadModelBytes
   if (cachePath !== undefined && how.rebuild !== true && (await touchGraphCache(cachePath))) {
     return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'cache', cachePath, precision };
   }
-  // A fresh download was already parsed to validate it: no second parse.
-  const bytes = await buildGraph(downloaded ?? (await loadWeights(path)), o, how.threads);
+  const info = { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION };
+  let bytes: Uint8Array;
+  if (downloaded !== undefined) {
+    // A fresh download was already parsed to validate it: no second parse.
+    bytes = await buildGraph(downloaded, o, how.threads);
+  } else {
+    // Parsed and built in a thread of its own (src/model/build.ts says why), which writes the fp32 graph to the
+    // cache itself; the int8 graph is quantized here from the fp32 bytes and cached below.
+    const fp32Cache = precision === 'fp32' && cachePath !== undefined ? { path: cachePath, info } : undefined;
+    const built = await buildGraphInWorker(path, fp32Cache, o.signal);
+    if (built.written) return { model: cachePath!, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
+    // fp32 with a cache: the thread's write failed already (a full disk?), no second try.
+    if (fp32Cache !== undefined) return { model: built.bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
+    bytes = await toVariant(built.bytes, o, how.threads);
+  }
   // Written before a session takes (transfers) the bytes; a failed write only costs the next start. Once written,
   // the file is what the sessions open, as on a warm start: onnxruntime reads it faster than bytes handed over
   // (measured 432-535 ms against 535-660 ms for the 127 MiB graph, the optimized copy saved on the way, so the
   // next start is warm at once), and the built bytes can be freed before the session's own copy exists.
-  if (cachePath !== undefined && (await writeGraphCache(cachePath, bytes, { weights: path, variant: variantOf(o), builderVersion: GRAPH_BUILDER_VERSION }))) {
+  if (cachePath !== undefined && (await writeGraphCache(cachePath, bytes, info))) {
     return { model: cachePath, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };
   }
   return { model: bytes, weightsPath: path, weightsSource: source, graph: 'built', cachePath, precision };

@@ -8,6 +8,7 @@ import { GRAPH_BUILDER_VERSION } from '../../src/graph/stnet.js';
 import { StNet, loadStnetModels } from '../../src/stnet.js';
 import { checkModelSourceOptions, loadModelBytes } from '../../src/model/load.js';
 import { GRAPH_CACHE_KEEP, cleanGraphs, graphCacheEnabled, graphCachePath, listGraphs, writeGraphCache } from '../../src/graph/cache.js';
+import { StnetError } from '../../src/errors.js';
 import { GOLDEN_SKIP_REASON, HAS_GOLDEN, golden, goldenXz } from '../helpers/golden.js';
 
 const savedEnv = process.env.STNET_GRAPH_CACHE;
@@ -206,6 +207,21 @@ describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)',
     writeFileSync(join(g, `${'x'.repeat(32)}.opt-${'0'.repeat(12)}.ortopt`), 'x');
     expect(cleanGraphs(home)).toBeGreaterThan(0);
     expect(readdirSync(g)).toEqual([]);
+  });
+
+  it('the graph is built in a thread of its own: its errors keep their code and path; an abort stops it and writes no graph', async () => {
+    const home = join(tmp, 'home-worker');
+    const cut = join(tmp, 'cut.pdparams');
+    writeFileSync(cut, readFileSync(weights).subarray(0, 5_000_000));
+    const err: unknown = await loadModelBytes(checkModelSourceOptions({ weights: cut, cacheDir: home, graphCache: true })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StnetError);
+    expect(err).toMatchObject({ code: 'E_WEIGHTS_TRUNCATED', path: cut, message: expect.stringContaining(cut) });
+    const ac = new AbortController();
+    const loading = loadModelBytes(checkModelSourceOptions({ weights, cacheDir: home, graphCache: true, signal: ac.signal }));
+    setTimeout(() => ac.abort(), 100);
+    await expect(loading).rejects.toMatchObject({ code: 'E_CANCELLED', message: expect.stringContaining(weights) });
+    expect(existsSync(join(home, 'graphs')) ? readdirSync(join(home, 'graphs')).filter((n) => n.endsWith('.onnx')) : []).toEqual([]);
+    await expect(loadModelBytes(checkModelSourceOptions({ weights, cacheDir: home, signal: AbortSignal.abort() }))).rejects.toMatchObject({ code: 'E_CANCELLED' });
   });
 
   it('explicit weights: off by default (nothing written)', async () => {
