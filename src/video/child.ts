@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { getPriority, setPriority } from 'node:os';
 import { StnetError } from '../errors.js';
+import { openStdoutSocket } from './stdout-socket.js';
 
 export interface RunLimits {
   /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT; may be moved later while it runs. */
@@ -37,6 +38,11 @@ export interface RunExtras {
   stdin?: Promise<string | null>;
   /** Niceness added to the child (os.setPriority), e.g. so that decoding yields the cores to onnxruntime. */
   niceness?: number;
+  /**
+   * onStdout consumes each chunk during the call (it keeps no reference): stdout is then read into one reused
+   * buffer (stdout-socket.ts says why) where that can be set up, else through a pipe as usual.
+   */
+  transientChunks?: boolean;
 }
 
 /** The rejection of a run whose stdin resolved to null (the caller no longer wants it). */
@@ -47,18 +53,23 @@ export const ABANDONED: unique symbol = Symbol('abandoned child run');
  * Resolves when the child has exited (whatever its status); rejects on timeout, abort, spawn failure or an
  * `onStdout` error, always after the child is gone.
  */
-export function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void, extras: RunExtras = {}): Promise<RunResult> {
+export async function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void, extras: RunExtras = {}): Promise<RunResult> {
+  let deliver: (chunk: Buffer) => void = () => undefined;
+  const socket = onStdout !== undefined && extras.transientChunks === true && !limits.signal?.aborted ? await openStdoutSocket((chunk) => deliver(chunk)) : undefined;
   return new Promise((resolve, reject) => {
     if (limits.signal?.aborted) {
+      socket?.destroy();
       reject(cancelledError(limits.path));
       return;
     }
     const remaining = limits.deadline - Date.now();
     if (remaining <= 0) {
+      socket?.destroy();
       reject(timeoutError(limits));
       return;
     }
-    const child = spawn(bin, args, { stdio: [extras.stdin ? 'pipe' : 'ignore', onStdout ? 'pipe' : 'ignore', 'pipe'], windowsHide: true });
+    const child = spawn(bin, args, { stdio: [extras.stdin ? 'pipe' : 'ignore', socket?.childEnd ?? (onStdout ? 'pipe' : 'ignore'), 'pipe'], windowsHide: true });
+    socket?.releaseChildEnd();
     let stderr = '';
     let failure: unknown;
     let exited = false;
@@ -104,14 +115,15 @@ export function runChild(bin: string, args: readonly string[], limits: RunLimits
       if (stderr.length > 2 * STDERR_TAIL) stderr = stderr.slice(-STDERR_TAIL);
     });
     if (onStdout) {
-      child.stdout!.on('data', (chunk: Buffer) => {
+      deliver = (chunk: Buffer): void => {
         if (failure !== undefined) return;
         try {
           onStdout(chunk);
         } catch (err) {
           stop(err);
         }
-      });
+      };
+      child.stdout?.on('data', deliver);
     }
     child.on('error', (err) => {
       // spawn failures (ENOENT, EACCES) also end in 'close'; remember the cause.
@@ -119,10 +131,15 @@ export function runChild(bin: string, args: readonly string[], limits: RunLimits
     });
     child.on('close', (code, exitSignal) => {
       exited = true;
-      clearTimeout(timer);
-      limits.signal?.removeEventListener('abort', onAbort);
-      if (failure !== undefined) reject(failure);
-      else resolve({ code, exitSignal, stderr: stderr.slice(-STDERR_TAIL) });
+      // The socket's last bytes may still be on their way: read them all before the result (the child's end is
+      // closed, so this ends at once after them).
+      void (socket?.ended ?? Promise.resolve()).then(() => {
+        socket?.destroy();
+        clearTimeout(timer);
+        limits.signal?.removeEventListener('abort', onAbort);
+        if (failure !== undefined) reject(failure);
+        else resolve({ code, exitSignal, stderr: stderr.slice(-STDERR_TAIL) });
+      });
     });
   });
 }

@@ -120,7 +120,7 @@ export async function decodeFrames(
   niceness = 0,
 ): Promise<DecodeResult> {
   const sink = frameSink(req, limits.path, onFrame);
-  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => sink.push(chunk), { niceness });
+  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => sink.push(chunk), { niceness, transientChunks: true });
   return finish(tools, res, sink.received, limits);
 }
 
@@ -144,7 +144,7 @@ export function startDecoder(tools: FfmpegInfo, absPath: string, limits: RunLimi
   const run = runChild(tools.ffmpeg, earlyDecodeArgs(tools, absPath), limits, (chunk) => {
     if (!sink) throw new Error('ffmpeg wrote frames before it was told which');
     sink.push(chunk);
-  }, { stdin: script, niceness });
+  }, { stdin: script, niceness, transientChunks: true });
   // Until decode() or abandon() awaits it, a failure (e.g. a timeout) must not count as unhandled.
   run.catch(() => {});
   return {
