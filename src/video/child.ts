@@ -55,7 +55,10 @@ export const ABANDONED: unique symbol = Symbol('abandoned child run');
  */
 export async function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void, extras: RunExtras = {}): Promise<RunResult> {
   let deliver: (chunk: Buffer) => void = () => undefined;
-  const socket = onStdout !== undefined && extras.transientChunks === true && !limits.signal?.aborted ? await openStdoutSocket((chunk) => deliver(chunk)) : undefined;
+  const socket = onStdout !== undefined && extras.transientChunks === true && !limits.signal?.aborted ? await openStdoutSocket((chunk) => {
+    deliver(chunk);
+    return true;
+  }) : undefined;
   return new Promise((resolve, reject) => {
     if (limits.signal?.aborted) {
       socket?.destroy();

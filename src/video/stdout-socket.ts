@@ -22,15 +22,20 @@ export interface StdoutSocket {
   releaseChildEnd(): void;
   /** Resolves once everything the child wrote has been handed to onData (or the reader was destroyed). */
   readonly ended: Promise<void>;
+  /** Stops reading until resume() (what onData returning false does). */
+  pause(): void;
+  /** Reads again after pause() or onData returning false. */
+  resume(): void;
   /** Stops reading (e.g. after the child was killed). */
   destroy(): void;
 }
 
 /**
  * A socket pair whose reading end hands each read to `onData` as a view of one reused buffer, valid only during
- * the call. Resolves undefined where it cannot be made (not Linux, or sockets refused): the caller uses a pipe.
+ * the call, or, when onData returns false, until resume() (no read happens while paused). Resolves undefined
+ * where it cannot be made (not Linux, or sockets refused): the caller uses a pipe.
  */
-export async function openStdoutSocket(onData: (chunk: Buffer) => void): Promise<StdoutSocket | undefined> {
+export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | undefined): Promise<StdoutSocket | undefined> {
   if (process.platform !== 'linux') return undefined;
   const token = randomBytes(TOKEN_BYTES);
   const name = `\0stnet-${process.pid}-${randomBytes(12).toString('hex')}`;
@@ -50,10 +55,7 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => void): Promise
       path: name,
       onread: {
         buffer,
-        callback: (n: number, buf: Uint8Array): boolean => {
-          onData(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
-        },
+        callback: (n: number, buf: Uint8Array): boolean => onData(Buffer.from(buf.buffer, buf.byteOffset, n)) !== false,
       },
     });
     const ended = new Promise<void>((resolve) => {
@@ -69,6 +71,8 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => void): Promise
       childEnd,
       releaseChildEnd: () => childEnd.destroy(),
       ended,
+      pause: () => reader.pause(),
+      resume: () => reader.resume(),
       destroy: () => {
         reader.destroy();
         childEnd.destroy();
