@@ -135,8 +135,8 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
     child.on('close', (code, exitSignal) => {
       exited = true;
       // The socket's last bytes may still be on their way: read them all before the result (the child's end is
-      // closed, so this ends at once after them).
-      void (socket?.ended ?? Promise.resolve()).then(() => {
+      // closed, so this ends at once after them; the bound is for an fd some other process might still hold).
+      void (socket === undefined ? Promise.resolve() : Promise.race([socket.ended, new Promise<void>((r) => setTimeout(r, 5000).unref())])).then(() => {
         socket?.destroy();
         clearTimeout(timer);
         limits.signal?.removeEventListener('abort', onAbort);

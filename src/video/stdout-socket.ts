@@ -40,6 +40,7 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | unde
   const token = randomBytes(TOKEN_BYTES);
   const name = `\0stnet-${process.pid}-${randomBytes(12).toString('hex')}`;
   const server = net.createServer({ pauseOnConnect: false });
+  let reader: net.Socket | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -51,34 +52,36 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | unde
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     const accepted = acceptWithToken(server, token);
     let readerFailed: unknown;
-    const reader = net.connect({
+    const r = net.connect({
       path: name,
       onread: {
         buffer,
         callback: (n: number, buf: Uint8Array): boolean => onData(Buffer.from(buf.buffer, buf.byteOffset, n)) !== false,
       },
     });
+    reader = r;
     const ended = new Promise<void>((resolve) => {
-      reader.once('end', resolve).once('close', () => resolve());
+      r.once('end', resolve).once('close', () => resolve());
     });
-    reader.on('error', (err) => {
+    r.on('error', (err) => {
       readerFailed = err;
     });
-    reader.write(token);
+    r.write(token);
     const childEnd = await accepted;
     if (readerFailed !== undefined) throw readerFailed;
     return {
       childEnd,
       releaseChildEnd: () => childEnd.destroy(),
       ended,
-      pause: () => reader.pause(),
-      resume: () => reader.resume(),
+      pause: () => r.pause(),
+      resume: () => r.resume(),
       destroy: () => {
-        reader.destroy();
+        r.destroy();
         childEnd.destroy();
       },
     };
   } catch {
+    reader?.destroy();
     return undefined;
   } finally {
     server.close();
