@@ -100,6 +100,11 @@ export interface Predictor {
   predict(data: Float32Array, dims: readonly number[]): Promise<Float32Array>;
   /** Probabilities and the B*1024 embeddings in one pass (needed for `embedding: true`). */
   predictWithEmbedding?(data: Float32Array, dims: readonly number[]): Promise<{ readonly probs: Float32Array; readonly embedding: Float32Array }>;
+  /**
+   * A tensor buffer of `length` floats the predictor is done with (an earlier input it was given), for the next
+   * video to be decoded into (loadVideo's `output`), or undefined.
+   */
+  spareInput?(length: number): Float32Array | undefined;
 }
 
 export interface LoadedVideo {
@@ -212,10 +217,14 @@ export async function classifyVideos(
     signal,
     ...(opts.decodeTimeoutMs !== undefined ? { timeoutMs: opts.decodeTimeoutMs } : {}),
   };
-  const decode = async (path: string): Promise<Decoded> => {
+  // A decoded tensor is given to the predictor and not used again here; the predictor may give its buffer back
+  // for a later video (no new 98 MB array, its page faults and garbage, per video of a batch).
+  const clipLength = opts.segNum * SEGLEN * 3 * opts.targetSize * opts.targetSize;
+  const decode = async (path: string, predictor?: Predictor): Promise<Decoded> => {
     const t0 = performance.now();
     try {
-      const video = await loadVideo(path, loadOpts);
+      const output = predictor?.spareInput?.(clipLength);
+      const video = await loadVideo(path, output !== undefined ? { ...loadOpts, output } : loadOpts);
       return { ok: true, video, decodeMs: performance.now() - t0 };
     } catch (error) {
       return { ok: false, error };
@@ -230,7 +239,7 @@ export async function classifyVideos(
       const path = paths[i]!;
       const decoded: Decoded = await next!;
       throwIfCancelled(opts.signal);
-      next = i + 1 < paths.length ? decode(paths[i + 1]!) : undefined;
+      next = i + 1 < paths.length ? decode(paths[i + 1]!, predictor) : undefined;
       let result: VideoResult;
       if (!decoded.ok) {
         result = failure(path, decoded.error);

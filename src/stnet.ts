@@ -176,6 +176,7 @@ export class StNet {
     return {
       predict: async (data: Float32Array, dims: readonly number[]): Promise<Float32Array> => (await this.predictFrames(data, dims, true)).probs,
       predictWithEmbedding: (data: Float32Array, dims: readonly number[]): Promise<StNetOutputs> => this.predictFrames(data, dims, true),
+      spareInput: (length: number): Float32Array | undefined => this.session.takeSpareInput(length),
     };
   }
 

@@ -161,6 +161,40 @@ function recorder(opts: { decodeMs: number; inferMs: number; failDecode?: Record
 }
 
 describe('classifyVideos pipeline', () => {
+  it("decodes a video into the buffer the predictor gives back (the tensor of an earlier video), when it has one", async () => {
+    const r = recorder({ decodeMs: 5, inferMs: 5 });
+    const opts = validateClassifyOptions({ segNum: 3, shortSize: 64, targetSize: 32 });
+    const length = 3 * 15 * 32 * 32;
+    const given: Float32Array[] = [];
+    const asked: number[] = [];
+    // Gives back each tensor it was given once (as StNet's session does after its run), one at a time.
+    let spare: Float32Array | undefined;
+    const predictor: Predictor = {
+      predict: async (data, dims) => {
+        given.push(data);
+        const probs = await r.predictor.predict(data, dims);
+        spare = new Float32Array(length);
+        return probs;
+      },
+      spareInput: (n) => {
+        asked.push(n);
+        const s = spare;
+        spare = undefined;
+        return s;
+      },
+    };
+    const results = await classifyVideos(predictor, r.loadVideo, ['v1.mp4', 'v2.mp4', 'v3.mp4', 'v4.mp4'], opts);
+    expect(results.map((x) => (x.ok ? x.predictions[0]!.index : -1))).toEqual([1, 2, 3, 4]);
+    // v1 decodes while the model may still load (no predictor yet); each later decode asks for a clip's length.
+    expect(asked).toEqual([length, length, length]);
+    expect(r.seen[0]!.output).toBeUndefined();
+    // v2 starts decoding before v1's run has given anything back; v3 and v4 get the spare buffers.
+    expect(r.seen[1]!.output).toBeUndefined();
+    expect(r.seen[2]!.output).toBeInstanceOf(Float32Array);
+    expect(r.seen[3]!.output).toBeInstanceOf(Float32Array);
+    expect(r.seen[2]!.output!.length).toBe(length);
+  });
+
   it('keeps input order, decodes video i+1 while video i is in inference, and reports timing', async () => {
     const r = recorder({ decodeMs: 100, inferMs: 100 });
     const progress: number[] = [];

@@ -33,6 +33,10 @@ export type FromWorker =
    */
   | { readonly type: 'ready'; readonly inputNames: readonly string[]; readonly outputNames: readonly string[]; readonly model?: ArrayBuffer }
   | { readonly type: 'failed'; readonly error: string }
-  | { readonly type: 'result'; readonly id: number; readonly outputs: Readonly<Record<string, Float32Array>> }
+  /**
+   * `input`: the buffer of a handed-over input, transferred back once the run is done with it, so that the main
+   * thread can decode the next video into it (ModelSession.takeSpareInput).
+   */
+  | { readonly type: 'result'; readonly id: number; readonly outputs: Readonly<Record<string, Float32Array>>; readonly input?: ArrayBuffer }
   | { readonly type: 'result'; readonly id: number; readonly error: string }
   | { readonly type: 'closed' };

@@ -37,7 +37,8 @@ async function run(msg: Extract<ToWorker, { type: 'run' }>): Promise<void> {
     const res = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', data, msg.dims) });
     const outputs: Record<string, Float32Array> = {};
     for (const name of session.outputNames) outputs[name] = res[name]!.data as Float32Array;
-    post({ type: 'result', id: msg.id, outputs });
+    const handed = 'data' in msg && msg.data.buffer instanceof ArrayBuffer ? msg.data.buffer : undefined;
+    post({ type: 'result', id: msg.id, outputs, ...(handed !== undefined ? { input: handed } : {}) }, handed !== undefined ? [handed] : []);
   } catch (err) {
     post({ type: 'result', id: msg.id, error: message(err) });
   }

@@ -179,6 +179,12 @@ export class ModelSession {
    * posting the Float32Array itself would serialize a copy, measured 5-10x slower for a 98 MB input.
    */
   private shared: SharedArrayBuffer | undefined;
+  /**
+   * The buffer of the last handed-over input, given back by the worker after its run: the next video can be
+   * decoded into it instead of a new one. Held weakly: taken within moments during a batch, and left to the
+   * collector after the last one (an idle model keeps no 98 MB buffer).
+   */
+  private spare: WeakRef<ArrayBuffer> | undefined;
   /** Set when the worker died; every later call fails with it. */
   private dead: StnetError | undefined;
   private onClosed: (() => void) | undefined;
@@ -269,6 +275,7 @@ export class ModelSession {
     if (p === undefined) return;
     this.pending.delete(msg.id);
     if (this.pending.size === 0) this.worker.unref();
+    if ('input' in msg && msg.input !== undefined) this.spare = new WeakRef(msg.input);
     if ('error' in msg) {
       p.reject(new StnetError('E_RUNTIME', `onnxruntime failed to run the model on input [${p.dims.join(', ')}]: ${msg.error}`, { cause: new Error(msg.error) }));
     } else {
@@ -328,6 +335,17 @@ export class ModelSession {
 
   private post(msg: ToWorker): void {
     this.worker.postMessage(msg);
+  }
+
+  /**
+   * A buffer of `length` float32 values that an earlier handed-over input left and nobody holds any more (see
+   * RunOptions.handOver), or undefined. Taking it empties the slot.
+   */
+  takeSpareInput(length: number): Float32Array | undefined {
+    const buf = this.spare?.deref();
+    if (buf === undefined || buf.byteLength !== length * 4) return undefined;
+    this.spare = undefined;
+    return new Float32Array(buf);
   }
 
   /** Runs the model and returns its first output (StNet: the softmax probabilities). */

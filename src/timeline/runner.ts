@@ -240,7 +240,7 @@ export async function loadStreamClip(input: string, options: LoadVideoOptions): 
       next = await frames.next();
     }
     if (crops.length === 0) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${input} decodes`, { path: input });
-    const data = new Float32Array(opts.segNum * SEGLEN * 3 * T * T); // [segNum, seglen*3, T, T]
+    const data = opts.output ?? new Float32Array(opts.segNum * SEGLEN * 3 * T * T); // [segNum, seglen*3, T, T]
     new WindowTensorBuilder(opts.segNum, T).build({ start: 0, end: crops.length }, (i) => crops[i]!, data);
     return { data, dims: clipDims(opts.segNum, SEGLEN, T) };
   } finally {

@@ -34,6 +34,12 @@ export interface LoadVideoOptions {
    * (docs/model.md), because the nice'd decoder then waits for every other process too.
    */
   niceness?: number;
+  /**
+   * Write the clip into this array instead of a new one: exactly segNum * seglen * 3 * targetSize^2 floats, every
+   * one of which is overwritten; the clip's `data` is then this array. For callers that recycle their tensors (a
+   * fresh 98 MB array at the reference's size costs its page faults again, and memory until it is collected).
+   */
+  output?: Float32Array;
 }
 
 export interface VideoInfo {
@@ -94,7 +100,7 @@ export const DEFAULT_TIMEOUT_BASE_MS = 120_000;
 /** Default `niceness`: the children run at this process's priority. */
 export const DEFAULT_NICENESS = 0;
 
-const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal', 'niceness'] as const satisfies readonly (keyof LoadVideoOptions)[];
+const KNOWN_OPTIONS = ['segNum', 'seglen', 'shortSize', 'targetSize', 'timeoutMs', 'signal', 'niceness', 'output'] as const satisfies readonly (keyof LoadVideoOptions)[];
 /** Largest clip tensor accepted (elements), far above the reference's 25*15*256*256 = 24.6 M. */
 const MAX_ELEMENTS = 2 ** 29;
 
@@ -110,6 +116,7 @@ export interface ResolvedLoadVideoOptions {
   readonly timeoutMs: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly niceness: number;
+  readonly output: Float32Array | undefined;
 }
 
 /**
@@ -136,7 +143,11 @@ export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key:
   const signal = opts.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption(name('signal'), 'AbortSignal', signal);
   const niceness = int('niceness', opts.niceness ?? DEFAULT_NICENESS);
-  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness };
+  const output = opts.output;
+  if (output !== undefined && (!(output instanceof Float32Array) || output.length !== elements)) {
+    throw invalidOption(name('output'), `a Float32Array of ${name('segNum')} * ${name('seglen')} * 3 * ${name('targetSize')}^2 = ${elements} values`, output instanceof Float32Array ? `one of ${output.length}` : output);
+  }
+  return { segNum, seglen, shortSize, targetSize, timeoutMs, signal, niceness, output };
 }
 
 /** Not found / not a file / empty, each with its code; shared with src/video/stream.ts. */
@@ -205,7 +216,7 @@ async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedLoadVi
   }
   const pipeline = framePipeline(probe.width, probe.height, o.shortSize, o.targetSize);
   const dims = clipDims(o.segNum, o.seglen, o.targetSize);
-  const data = new Float32Array(o.segNum * o.seglen * 3 * o.targetSize * o.targetSize); // [segNum, seglen*3, T, T]
+  const data = o.output ?? new Float32Array(o.segNum * o.seglen * 3 * o.targetSize * o.targetSize); // [segNum, seglen*3, T, T]
   const block = 3 * o.targetSize * o.targetSize;
 
   // The decode reports the true count; a second pass happens only if that changes the sample (frames that fail

@@ -152,6 +152,14 @@ describe('ModelSession runAll({ handOver })', () => {
       const whole = new Float32Array([1, 0, 2, 0, 1, 1]);
       expect(Array.from((await s.runAll(whole, [2, 3], { handOver: true })).y!)).toEqual([11, 14, 8, 10]);
       expect(whole.length).toBe(0); // detached: the caller gave it away
+      // The worker gives the buffer back after the run, for the next input; only once, and only at its length.
+      expect(s.takeSpareInput(5)).toBeUndefined();
+      const spare = s.takeSpareInput(6);
+      expect(spare).toBeInstanceOf(Float32Array);
+      expect(spare!.length).toBe(6);
+      expect(s.takeSpareInput(6)).toBeUndefined();
+      spare!.set([0, 1, 0, 1, 0, 0]);
+      expect(Array.from((await s.runAll(spare!, [2, 3], { handOver: true })).y!)).toEqual([3, 4, 1, 2]);
       const backing = new Float32Array([9, 1, 1, 1, 9]);
       const view = backing.subarray(1, 4);
       expect(Array.from((await s.runAll(view, [1, 3], { handOver: true })).y!)).toEqual([9, 12]);

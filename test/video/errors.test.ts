@@ -125,6 +125,8 @@ describe('options are validated before any work', () => {
     [{ signal: 'stop' as unknown as AbortSignal }, /AbortSignal for signal/],
     [{ segnum: 7 } as unknown as LoadVideoOptions, /Unknown loadVideo option "segnum" \(did you mean segNum\?\)/],
     [{ segNum: 100, seglen: 64, targetSize: 256 }, /segNum \* seglen \* 3 \* targetSize\^2 <= 536870912 but received 100\*64\*3\*256\^2/],
+    [{ segNum: 2, targetSize: 32, shortSize: 32, output: new Float32Array(10) }, /a Float32Array of segNum \* seglen \* 3 \* targetSize\^2 = 30720 values for output but received "?one of 10/],
+    [{ output: new Float64Array(3) as unknown as Float32Array }, /a Float32Array of .* values for output/],
   ])('%j -> E_INVALID_OPTION', async (opts, message) => {
     expect(() => resolveLoadVideoOptions(opts)).toThrow(message);
     // a missing file with bad options reports the options: nothing was touched yet
@@ -132,7 +134,7 @@ describe('options are validated before any work', () => {
   });
 
   it('defaults are the reference inference settings', () => {
-    expect(resolveLoadVideoOptions()).toEqual({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256, timeoutMs: undefined, signal: undefined, niceness: 0 });
+    expect(resolveLoadVideoOptions()).toEqual({ segNum: 25, seglen: 5, shortSize: 256, targetSize: 256, timeoutMs: undefined, signal: undefined, niceness: 0, output: undefined });
     expect(resolveLoadVideoOptions()).toMatchObject(LOAD_VIDEO_DEFAULTS);
   });
 

@@ -206,6 +206,11 @@ describe.skipIf(!HAS_VIDEOS)(`real sample clips (reference settings 25x5, 256)${
     expect(clip.info.cropOffset).toEqual({ x: 42, y: 0 });
     expect(clip.info.frameIndices.filter((_, k) => k % 5 === 0)).toEqual(Array.from({ length: 25 }, (_, i) => 2 + 5 * i));
     expectClipMatches(clip, fullDecode(join(VIDEOS_DIR, 'paddlevideo_example.avi'), 320, 240), { seglen: 5, shortSize: 256, targetSize: 256 });
+    // Into a given buffer (a recycled tensor full of another clip's values): the same clip, in that buffer.
+    const output = new Float32Array(clip.data.length).fill(Number.NaN);
+    const again = await loadVideo(join(VIDEOS_DIR, 'paddlevideo_example.avi'), { output });
+    expect(again.data).toBe(output);
+    expect(Buffer.from(output.buffer).equals(Buffer.from(clip.data.buffer))).toBe(true);
   });
 
   it('mmaction2_demo.mp4: 280 frames, 340x256 kept as is, segments start at 5 + 11i', async () => {
