@@ -185,6 +185,7 @@ class SocketFrames {
   private chunk: Generator<RgbImage, void, undefined> | undefined;
   private waiter: ((image: RgbImage | undefined) => void) | undefined;
   private ended = false;
+  private early: Buffer | undefined;
 
   constructor(readonly socket: StdoutSocket) {
     socket.pause();
@@ -196,7 +197,11 @@ class SocketFrames {
 
   /** The socket's read callback: false (pause) once a frame is complete. */
   onData(chunk: Buffer): boolean {
-    if (this.assembler === undefined) throw new Error('stream frames arrived before the frame size was known');
+    if (this.assembler === undefined) {
+      // Not expected (reading starts with the first next()), but never lose bytes: keep a copy, pause.
+      this.early = Buffer.concat([this.early ?? Buffer.alloc(0), chunk]);
+      return false;
+    }
     this.chunk = this.assembler.feed(chunk);
     const image = this.pull();
     if (image === undefined) return true;
@@ -206,7 +211,11 @@ class SocketFrames {
 
   /** The next frame, assembled into `assembler`; undefined at the end of the stream. */
   next(assembler: FrameAssembler): Promise<RgbImage | undefined> {
-    this.assembler ??= assembler;
+    if (this.assembler === undefined) {
+      this.assembler = assembler;
+      if (this.early !== undefined) this.chunk = assembler.feed(this.early);
+      this.early = undefined;
+    }
     const image = this.pull();
     if (image !== undefined) return Promise.resolve(image);
     if (this.ended) return Promise.resolve(undefined);
