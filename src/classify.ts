@@ -7,6 +7,7 @@
 import { ERROR_CODES, StnetError, checkInteger, checkKnownKeys, invalidOption, isStnetError, type StnetErrorCode } from './errors.js';
 import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from './graph/stnet.js';
 import { KINETICS400_LABELS } from './labels/kinetics400.js';
+import { clipLength } from './transforms/layout.js';
 import { LOAD_VIDEO_DEFAULTS, LOAD_VIDEO_LIMITS, resolveLoadVideoOptions, type LoadVideoOptionName, type LoadVideoOptions } from './video/load-video.js';
 
 export { NUM_CLASSES, SEGLEN };
@@ -219,11 +220,11 @@ export async function classifyVideos(
   };
   // A decoded tensor is given to the predictor and not used again here; the predictor may give its buffer back
   // for a later video (no new 98 MB array, its page faults and garbage, per video of a batch).
-  const clipLength = opts.segNum * SEGLEN * 3 * opts.targetSize * opts.targetSize;
+  const length = clipLength(opts.segNum, SEGLEN, opts.targetSize);
   const decode = async (path: string, predictor?: Predictor): Promise<Decoded> => {
     const t0 = performance.now();
     try {
-      const output = predictor?.spareInput?.(clipLength);
+      const output = predictor?.spareInput?.(length);
       const video = await loadVideo(path, output !== undefined ? { ...loadOpts, output } : loadOpts);
       return { ok: true, video, decodeMs: performance.now() - t0 };
     } catch (error) {

@@ -146,17 +146,6 @@ async function startPreOptimized(optimized: string, options: InferenceSession.Se
   return undefined;
 }
 
-/** Releases a worker's session (its native memory at once, not at some later collection), then ends the thread. */
-async function closeWorker(worker: Worker): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const done = (): void => resolve();
-    worker.on('message', (m: FromWorker) => m.type === 'closed' && done()).once('exit', done).once('error', done);
-    worker.postMessage({ type: 'close' } satisfies ToWorker);
-  });
-  worker.removeAllListeners();
-  await worker.terminate();
-}
-
 interface Pending {
   resolve: (o: ModelOutputs) => void;
   reject: (e: unknown) => void;
@@ -245,12 +234,13 @@ export class ModelSession {
       // Best effort, as the graph cache itself: a full disk must not fail a start.
       const saved = msg.type === 'ready' && (await rename(tmp, optimized!).then(() => true, () => false));
       if (!saved) await unlink(tmp).catch(() => undefined);
-      if (saved) {
+      if (saved && msg.type === 'ready') {
         // The session that optimized the graph is closed and the saved copy opened instead, as the next start
         // would: the optimizing session holds ~170 MB more (its peak RSS through one SD run 905-921 MB against
         // 740 MB) and its first forward took 1.93-2.17 s against 1.30-1.65 s, for 120-145 ms spent reopening
         // (3 cold starts each, /tmp scratch script). If the copy is refused, the plain graph is opened again.
-        await closeWorker(worker);
+        // Closed as any session is (close() releases the native session at once, then ends the thread).
+        await new ModelSession(worker, 'cpu', opts.threads, msg.outputNames).close();
         const pre = await startPreOptimized(optimized!, options);
         if (pre !== undefined) return new ModelSession(pre.worker, 'cpu', opts.threads, pre.outputNames);
         ({ worker, msg } = await startWorker(model, options, false));

@@ -13,7 +13,7 @@ import { validateClassifyOptions, topK } from '../classify.js';
 import { StnetError, checkInteger, checkKnownKeys, invalidOption } from '../errors.js';
 import { EMBEDDING_SIZE, NUM_CLASSES, SEGLEN } from '../graph/stnet.js';
 import { centerCropOffsets } from '../transforms/crop.js';
-import { clipDims, frameOffset } from '../transforms/layout.js';
+import { clipDims, clipLength, frameOffset } from '../transforms/layout.js';
 import { makeResizeCrop, type FusedCropTransform } from '../transforms/fused.js';
 import { normalizePlanes } from '../transforms/normalize.js';
 import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
@@ -240,7 +240,7 @@ export async function loadStreamClip(input: string, options: LoadVideoOptions): 
       next = await frames.next();
     }
     if (crops.length === 0) throw new StnetError('E_VIDEO_NO_FRAMES', `No frame of ${input} decodes`, { path: input });
-    const data = opts.output ?? new Float32Array(opts.segNum * SEGLEN * 3 * T * T); // [segNum, seglen*3, T, T]
+    const data = opts.output ?? new Float32Array(clipLength(opts.segNum, SEGLEN, T)); // [segNum, seglen*3, T, T]
     new WindowTensorBuilder(opts.segNum, T).build({ start: 0, end: crops.length }, (i) => crops[i]!, data);
     return { data, dims: clipDims(opts.segNum, SEGLEN, T) };
   } finally {

@@ -7,6 +7,11 @@ export function clipDims(segNum: number, seglen: number, size: number): [1, numb
   return [1, segNum, seglen * 3, size, size];
 }
 
+/** Values in a clip tensor of clipDims(segNum, seglen, size). */
+export function clipLength(segNum: number, seglen: number, size: number): number {
+  return segNum * seglen * 3 * size * size;
+}
+
 /** Element offset of sampled frame `k`'s 3-channel CHW block inside the clip tensor. */
 export function frameOffset(k: number, seglen: number, size: number): number {
   const segment = Math.floor(k / seglen);

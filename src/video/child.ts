@@ -55,7 +55,7 @@ export const ABANDONED: unique symbol = Symbol('abandoned child run');
  */
 export async function runChild(bin: string, args: readonly string[], limits: RunLimits, onStdout?: (chunk: Buffer) => void, extras: RunExtras = {}): Promise<RunResult> {
   let deliver: (chunk: Buffer) => void = () => undefined;
-  const socket = onStdout !== undefined && extras.transientChunks === true && !limits.signal?.aborted ? await openStdoutSocket((chunk) => {
+  const socket = onStdout !== undefined && extras.transientChunks === true ? await openStdoutSocket((chunk) => {
     deliver(chunk);
     return true;
   }) : undefined;
@@ -73,6 +73,7 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
     }
     const child = spawn(bin, args, { stdio: [extras.stdin ? 'pipe' : 'ignore', socket?.childEnd ?? (onStdout ? 'pipe' : 'ignore'), 'pipe'], windowsHide: true });
     socket?.releaseChildEnd();
+    socket?.resume();
     let stderr = '';
     let failure: unknown;
     let exited = false;
@@ -136,7 +137,9 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
       exited = true;
       // The socket's last bytes may still be on their way: read them all before the result (the child's end is
       // closed, so this ends at once after them; the bound is for an fd some other process might still hold).
-      void (socket === undefined ? Promise.resolve() : Promise.race([socket.ended, new Promise<void>((r) => setTimeout(r, 5000).unref())])).then(() => {
+      let bound: NodeJS.Timeout | undefined;
+      void (socket === undefined ? Promise.resolve() : Promise.race([socket.ended, new Promise<void>((r) => (bound = setTimeout(r, 5000)))])).then(() => {
+        clearTimeout(bound);
         socket?.destroy();
         clearTimeout(timer);
         limits.signal?.removeEventListener('abort', onAbort);

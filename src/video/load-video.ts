@@ -13,7 +13,7 @@ import { SEGLEN, distinctSorted, sampleFrameIndices } from './sample.js';
 import { groupScaleSize, type RgbImage } from '../transforms/resize.js';
 import { centerCropOffsets } from '../transforms/crop.js';
 import { makeResizeNormalize } from '../transforms/fused.js';
-import { clipDims, frameOffset } from '../transforms/layout.js';
+import { clipDims, clipLength, frameOffset } from '../transforms/layout.js';
 
 export interface LoadVideoOptions {
   /** Segments per clip (reference inference: 25). */
@@ -135,7 +135,7 @@ export function resolveLoadVideoOptions(opts: LoadVideoOptions = {}, name: (key:
   // After the 4:3 resize the short side is shortSize, so the reference's crop assertion (w, h >= target) holds
   // exactly when targetSize <= shortSize: checked here, once, rather than after decoding.
   if (targetSize > shortSize) throw invalidOption(name('targetSize'), `integer <= ${name('shortSize')} (${shortSize})`, targetSize);
-  const elements = segNum * seglen * 3 * targetSize * targetSize;
+  const elements = clipLength(segNum, seglen, targetSize);
   if (elements > MAX_ELEMENTS) {
     throw new StnetError('E_INVALID_OPTION', `Expected ${name('segNum')} * ${name('seglen')} * 3 * ${name('targetSize')}^2 <= ${MAX_ELEMENTS} but received ${segNum}*${seglen}*3*${targetSize}^2 = ${elements}`);
   }
@@ -216,7 +216,7 @@ async function sampleAndDecode(tools: FfmpegInfo, abs: string, o: ResolvedLoadVi
   }
   const pipeline = framePipeline(probe.width, probe.height, o.shortSize, o.targetSize);
   const dims = clipDims(o.segNum, o.seglen, o.targetSize);
-  const data = o.output ?? new Float32Array(o.segNum * o.seglen * 3 * o.targetSize * o.targetSize); // [segNum, seglen*3, T, T]
+  const data = o.output ?? new Float32Array(clipLength(o.segNum, o.seglen, o.targetSize)); // [segNum, seglen*3, T, T]
   const block = 3 * o.targetSize * o.targetSize;
 
   // The decode reports the true count; a second pass happens only if that changes the sample (frames that fail

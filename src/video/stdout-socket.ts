@@ -22,9 +22,7 @@ export interface StdoutSocket {
   releaseChildEnd(): void;
   /** Resolves once everything the child wrote has been handed to onData (or the reader was destroyed). */
   readonly ended: Promise<void>;
-  /** Stops reading until resume() (what onData returning false does). */
-  pause(): void;
-  /** Reads again after pause() or onData returning false. */
+  /** Starts reading (the socket is handed out paused), or reads again after onData returned false. */
   resume(): void;
   /** Stops reading (e.g. after the child was killed). */
   destroy(): void;
@@ -32,8 +30,9 @@ export interface StdoutSocket {
 
 /**
  * A socket pair whose reading end hands each read to `onData` as a view of one reused buffer, valid only during
- * the call, or, when onData returns false, until resume() (no read happens while paused). Resolves undefined
- * where it cannot be made (not Linux, or sockets refused): the caller uses a pipe.
+ * the call, or, when onData returns false, until resume() (no read happens while paused). It starts paused:
+ * nothing is read before resume(). Resolves undefined where it cannot be made (not Linux, or sockets refused):
+ * the caller uses a pipe.
  */
 export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | undefined): Promise<StdoutSocket | undefined> {
   if (process.platform !== 'linux') return undefined;
@@ -51,7 +50,6 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | unde
     });
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     const accepted = acceptWithToken(server, token);
-    let readerFailed: unknown;
     const r = net.connect({
       path: name,
       onread: {
@@ -60,20 +58,21 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | unde
       },
     });
     reader = r;
+    r.pause();
     const ended = new Promise<void>((resolve) => {
       r.once('end', resolve).once('close', () => resolve());
     });
-    r.on('error', (err) => {
-      readerFailed = err;
-    });
+    // A failed connect fails the set-up at once (instead of acceptWithToken's 5 s wait); later errors (the child
+    // killed mid-write) end the stream through 'close'.
+    const failed = new Promise<never>((_, reject) => r.once('error', reject));
+    failed.catch(() => undefined);
+    r.on('error', () => undefined);
     r.write(token);
-    const childEnd = await accepted;
-    if (readerFailed !== undefined) throw readerFailed;
+    const childEnd = await Promise.race([accepted, failed]);
     return {
       childEnd,
       releaseChildEnd: () => childEnd.destroy(),
       ended,
-      pause: () => r.pause(),
       resume: () => r.resume(),
       destroy: () => {
         r.destroy();

@@ -175,20 +175,61 @@ export async function openVideoStream(input: string, opts: OpenStreamOptions): P
   return new FfmpegStream(tools, source, opts, stdin, frames);
 }
 
+/** Where a stream's frames come from, one per next(): the stdout socket or the pipe. */
+abstract class FrameSource {
+  /** The frames of the chunk read last, not yet taken. */
+  private chunk: Generator<RgbImage, void, undefined> | undefined;
+
+  /** The next frame, assembled into `assembler`; undefined at the end of the stream. */
+  abstract next(assembler: FrameAssembler): Promise<RgbImage | undefined>;
+
+  protected feed(assembler: FrameAssembler, chunk: Buffer): void {
+    this.chunk = assembler.feed(chunk);
+  }
+
+  /** The next frame the last chunk completes, if any. */
+  protected pull(): RgbImage | undefined {
+    const r = this.chunk?.next();
+    if (r === undefined || r.done === true) {
+      this.chunk = undefined;
+      return undefined;
+    }
+    return r.value;
+  }
+}
+
+/** stdout as a pipe, read as an async iterator (not Linux, or no socket). */
+class PipeFrames extends FrameSource {
+  private readonly chunks: AsyncIterator<Buffer>;
+
+  constructor(stdout: AsyncIterable<Buffer>) {
+    super();
+    this.chunks = stdout[Symbol.asyncIterator]();
+  }
+
+  async next(assembler: FrameAssembler): Promise<RgbImage | undefined> {
+    for (;;) {
+      const image = this.pull();
+      if (image !== undefined) return image;
+      const r = await this.chunks.next();
+      if (r.done === true) return undefined;
+      this.feed(assembler, r.value);
+    }
+  }
+}
+
 /**
- * Frames read from the stdout socket, one per next(). The socket reads only while next() waits for data; when a
- * read completes a frame it pauses, and the rest of that read (still in the socket's buffer, which no read
+ * stdout as the socket (stdout-socket.ts), which starts paused and reads only while next() waits for data; when
+ * a read completes a frame it pauses, and the rest of that read (still in the socket's buffer, which no read
  * overwrites while paused) is taken up by the next call.
  */
-class SocketFrames {
+class SocketFrames extends FrameSource {
   private assembler: FrameAssembler | undefined;
-  private chunk: Generator<RgbImage, void, undefined> | undefined;
   private waiter: ((image: RgbImage | undefined) => void) | undefined;
   private ended = false;
-  private early: Buffer | undefined;
 
   constructor(readonly socket: StdoutSocket) {
-    socket.pause();
+    super();
     void socket.ended.then(() => {
       this.ended = true;
       this.wake(undefined);
@@ -197,25 +238,16 @@ class SocketFrames {
 
   /** The socket's read callback: false (pause) once a frame is complete. */
   onData(chunk: Buffer): boolean {
-    if (this.assembler === undefined) {
-      // Not expected (reading starts with the first next()), but never lose bytes: keep a copy, pause.
-      this.early = Buffer.concat([this.early ?? Buffer.alloc(0), chunk]);
-      return false;
-    }
-    this.chunk = this.assembler.feed(chunk);
+    // Reads happen only after next() has set the assembler and resumed the socket.
+    this.feed(this.assembler!, chunk);
     const image = this.pull();
     if (image === undefined) return true;
     this.wake(image);
     return false;
   }
 
-  /** The next frame, assembled into `assembler`; undefined at the end of the stream. */
   next(assembler: FrameAssembler): Promise<RgbImage | undefined> {
-    if (this.assembler === undefined) {
-      this.assembler = assembler;
-      if (this.early !== undefined) this.chunk = assembler.feed(this.early);
-      this.early = undefined;
-    }
+    this.assembler = assembler;
     const image = this.pull();
     if (image !== undefined) return Promise.resolve(image);
     if (this.ended) return Promise.resolve(undefined);
@@ -223,16 +255,6 @@ class SocketFrames {
       this.waiter = resolve;
       this.socket.resume();
     });
-  }
-
-  private pull(): RgbImage | undefined {
-    if (this.chunk === undefined) return undefined;
-    const r = this.chunk.next();
-    if (r.done === true) {
-      this.chunk = undefined;
-      return undefined;
-    }
-    return r.value;
   }
 
   private wake(image: RgbImage | undefined): void {
@@ -311,29 +333,15 @@ class FfmpegStream implements VideoStream {
     const name = displayName(this.source);
     const { width, height } = await this.withTimeout(this.info);
     const assembler = new FrameAssembler(width, height, frameBuffer?.(width, height));
+    const source = this.socketFrames ?? new PipeFrames(this.child.stdout as AsyncIterable<Buffer>);
     try {
-      const socket = this.socketFrames;
-      if (socket !== undefined) {
-        for (;;) {
-          const image = await this.withTimeout(socket.next(assembler));
-          if (this.failure !== undefined) throw this.failure;
-          if (image === undefined) break;
-          this.framesOut++;
-          yield image;
-          if (this.failure !== undefined) throw this.failure;
-        }
-      } else {
-        const it = (this.child.stdout as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-        for (;;) {
-          const next = await this.withTimeout(it.next());
-          if (this.failure !== undefined) throw this.failure;
-          if (next.done === true) break;
-          for (const image of assembler.feed(next.value)) {
-            this.framesOut++;
-            yield image;
-            if (this.failure !== undefined) throw this.failure;
-          }
-        }
+      for (;;) {
+        const image = await this.withTimeout(source.next(assembler));
+        if (this.failure !== undefined) throw this.failure;
+        if (image === undefined) break;
+        this.framesOut++;
+        yield image;
+        if (this.failure !== undefined) throw this.failure;
       }
       const { code, signal } = await this.exited;
       if (this.failure !== undefined) throw this.failure;

@@ -209,7 +209,7 @@ describe.skipIf(!HAS_GOLDEN)('StNet.load with the graph cache (golden weights)',
     expect(readdirSync(g)).toEqual([]);
   });
 
-  it('the graph is built in a thread of its own: its errors keep their code and path; an abort stops it and writes no graph', async () => {
+  it("a build's errors keep their code and path (they cross from the build thread); an abort stops it and writes no graph", async () => {
     const home = join(tmp, 'home-worker');
     const cut = join(tmp, 'cut.pdparams');
     writeFileSync(cut, readFileSync(weights).subarray(0, 5_000_000));

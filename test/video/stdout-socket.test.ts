@@ -81,11 +81,17 @@ describe.runIf(linux)('stdout through a socket into one buffer', () => {
     }
   });
 
-  it('openStdoutSocket: what is written to the child end reaches onData', async () => {
+  it('openStdoutSocket: starts paused; after resume() what is written to the child end reaches onData', async () => {
     const got: string[] = [];
-    const s = await openStdoutSocket((c) => got.push(c.toString()));
+    const s = await openStdoutSocket((c) => {
+      got.push(c.toString());
+      return true;
+    });
     expect(s).toBeDefined();
     s!.childEnd.end('hello');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([]);
+    s!.resume();
     await s!.ended;
     s!.destroy();
     expect(got.join('')).toBe('hello');
