@@ -236,9 +236,9 @@ export class ModelSession {
       if (!saved) await unlink(tmp).catch(() => undefined);
       if (saved && msg.type === 'ready') {
         // The session that optimized the graph is closed and the saved copy opened instead, as the next start
-        // would: the optimizing session holds ~170 MB more (its peak RSS through one SD run 905-921 MB against
-        // 740 MB) and its first forward took 1.93-2.17 s against 1.30-1.65 s, for 120-145 ms spent reopening
-        // (3 cold starts each, /tmp scratch script). If the copy is refused, the plain graph is opened again.
+        // would: the optimizing session holds ~170 MB more (peak RSS through one SD run 883-900 MiB against
+        // 722-723 MiB) and its first forward took 1.93-2.17 s against 1.31-1.65 s, for 120-143 ms spent
+        // reopening (3 cold starts each, /tmp scratch script). If the copy is refused, the plain graph is opened again.
         // Closed as any session is (close() releases the native session at once, then ends the thread).
         await new ModelSession(worker, 'cpu', opts.threads, msg.outputNames).close();
         const pre = await startPreOptimized(optimized!, options);

@@ -1,10 +1,10 @@
 // Parsing the weights and building the fp32 graph, in a worker thread of its own that ends when the graph is
-// built. Why a thread: the parse and the build leave ~400 MB of garbage (the file's bytes, the parameters, the
-// folded ones, protobufjs's objects). On the main thread V8 collects it while onnxruntime creates its session and
+// built. Why a thread: the parse and the build leave hundreds of MB of garbage (the file's bytes, the parameters
+// and the encoded graph, about 127 MiB each by their sizes, and protobufjs's objects). On the main thread V8 collects it while onnxruntime creates its session and
 // runs the first forward on the same 2 cores; a finished worker's heap is dropped whole, with no collection.
 // Measured (scratch script, fresh cache each time, 3 runs each: build, session from the cache file, one forward
-// of an SD clip): 3.6-4.0 s in a worker against 4.4-5.8 s on the main thread; the forward alone 2.0-2.3 s
-// against 2.5-3.0 s, and system time 1.5-1.7 s against 2.7-3.7 s.
+// of an SD clip): 3.6-4.0 s in a worker against 4.4-5.8 s on the main thread; the forward alone 1.97-2.26 s
+// against 2.54-3.05 s, and system time 1.5-1.7 s against 2.7-3.7 s.
 import { Worker } from 'node:worker_threads';
 import { StnetError } from '../errors.js';
 import type { GraphCacheInfo } from '../graph/cache.js';

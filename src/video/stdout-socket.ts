@@ -1,10 +1,11 @@
 // A child's stdout read into one reused buffer. Through a pipe, Node allocates a new buffer (up to 64 KiB) for
 // every read, and none of them is freed before V8 collects their wrappers; the C heap they came from is not
-// given back to the system even then. ffmpeg's raw frames for one SD clip are 28.8 MiB of such chunks: +19-20 MB
-// RSS, kept through the forward pass that follows (the peak of `stnet run`); a 720p clip's 69.7 MiB cost +38 MB.
+// given back to the system even then. Measured (a scratch script reading ffmpeg's rgb24 output of every frame):
+// the SD clip's 131 frames, 28.8 MiB of such chunks, +20-21 MB RSS; the 280 frames of the 340x256 mmaction2 demo,
+// 69.7 MiB, +38 MB. In `stnet run` that memory is still held through the forward pass that follows, its peak.
 // net.Socket's `onread` option reads into a caller's buffer instead, but only a socket we create can have it, so
 // the child's stdout is a Unix socket (Linux's abstract namespace: no file is created) connected to one we read.
-// Measured on the SD clip: +1 MB RSS against +20 MB through a pipe.
+// Through this socket: +1 MB on both clips.
 //
 // Any local process can list abstract sockets and connect first: the server takes only the connection that sends
 // our random token, so no other process can read the frames, and closes as soon as it has it.

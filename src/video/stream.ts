@@ -5,8 +5,8 @@
 // few sampled frames of loadVideo), and its stdin is closed. Here every frame of a long (or endless) stream comes
 // through and the model is slower than the decoder, so frames are pulled one at a time: while the consumer works,
 // nothing is read, the socket (or pipe) fills and ffmpeg waits (backpressure), and memory stays flat. On Linux
-// stdout is read into one reused buffer (stdout-socket.ts says why; a 1080p clip's 1.8 GB of frames: peak RSS
-// 49 against 82-85 MB through a pipe, at the same speed), elsewhere through a pipe as an async iterator.
+// stdout is read into one reused buffer (stdout-socket.ts says why; 10 s of 1080p30, 1780 MiB of frames: peak
+// RSS 49 against 83-85 MB through a pipe, at the same speed, two runs each), elsewhere through a pipe as an async iterator.
 // Arguments are the loader's (decode.ts): rawvideo rgb24 with passthrough timing, so the frames are the same.
 
 import { spawn, type ChildProcess } from 'node:child_process';
