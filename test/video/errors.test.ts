@@ -245,9 +245,10 @@ describe('hanging decode and cancellation', () => {
     const pidFile = useHangingFfmpeg();
     const ac = new AbortController();
     let abortedAt = 0;
-    // Abort once the (fake) ffmpeg is running, i.e. mid-decode.
+    // Abort once the (fake) ffmpeg is running, i.e. mid-decode: once its pid is in the file (the shell creates
+    // the file before it writes to it; a kill in between left an empty file, read as pid 0, which is "alive").
     const poll = setInterval(() => {
-      if (existsSync(pidFile)) {
+      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '') {
         clearInterval(poll);
         abortedAt = Date.now();
         ac.abort();
