@@ -43,6 +43,8 @@ export interface RunExtras {
    * buffer (stdout-socket.ts says why) where that can be set up, else through a pipe as usual.
    */
   transientChunks?: boolean;
+  /** With transientChunks: where the next read may land (see openStdoutSocket's `target`). */
+  readInto?: () => Uint8Array | undefined;
 }
 
 /** The rejection of a run whose stdin resolved to null (the caller no longer wants it). */
@@ -58,7 +60,7 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
   const socket = onStdout !== undefined && extras.transientChunks === true ? await openStdoutSocket((chunk) => {
     deliver(chunk);
     return true;
-  }) : undefined;
+  }, extras.readInto) : undefined;
   return new Promise((resolve, reject) => {
     if (limits.signal?.aborted) {
       socket?.destroy();

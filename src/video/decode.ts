@@ -80,6 +80,8 @@ function frameSink(req: DecodeRequest, path: string, onFrame: (index: number, im
   const frames = new FrameAssembler(req.width, req.height, req.frameBuffer);
   const sink = {
     received: 0,
+    /** ffmpeg's next bytes are read straight into the frame being assembled. */
+    readInto: (): Uint8Array => frames.writable(),
     push(chunk: Buffer): void {
       for (const image of frames.feed(chunk)) {
         if (sink.received >= req.distinct.length) {
@@ -120,7 +122,7 @@ export async function decodeFrames(
   niceness = 0,
 ): Promise<DecodeResult> {
   const sink = frameSink(req, limits.path, onFrame);
-  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => sink.push(chunk), { niceness, transientChunks: true });
+  const res = await runChild(tools.ffmpeg, decodeArgs(tools, absPath, req.distinct, req.formatName), limits, (chunk) => sink.push(chunk), { niceness, transientChunks: true, readInto: sink.readInto });
   return finish(tools, res, sink.received, limits);
 }
 
@@ -144,7 +146,7 @@ export function startDecoder(tools: FfmpegInfo, absPath: string, limits: RunLimi
   const run = runChild(tools.ffmpeg, earlyDecodeArgs(tools, absPath), limits, (chunk) => {
     if (!sink) throw new Error('ffmpeg wrote frames before it was told which');
     sink.push(chunk);
-  }, { stdin: script, niceness, transientChunks: true });
+  }, { stdin: script, niceness, transientChunks: true, readInto: () => sink?.readInto() });
   // Until decode() or abandon() awaits it, a failure (e.g. a timeout) must not count as unhandled.
   run.catch(() => {});
   return {

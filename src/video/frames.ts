@@ -21,7 +21,10 @@ export class FrameAssembler {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(this.frameBytes - this.fill, chunk.length - off);
-      this.image.data.set(chunk.subarray(off, off + n), this.fill);
+      const part = chunk.subarray(off, off + n);
+      const data = this.image.data;
+      // A reader that read into writable() has put the bytes in place already.
+      if (part.buffer !== data.buffer || part.byteOffset !== data.byteOffset + this.fill) data.set(part, this.fill);
       this.fill += n;
       off += n;
       if (this.fill === this.frameBytes) {
@@ -29,6 +32,14 @@ export class FrameAssembler {
         yield this.image;
       }
     }
+  }
+
+  /**
+   * Where the frame's next bytes go. A reader may read into it directly (stdout-socket.ts): fed back as the chunk,
+   * they are then not copied (for the 720p test clip, 125 frames of 2.7 MB each).
+   */
+  writable(): Uint8Array {
+    return this.image.data.subarray(this.fill);
   }
 
   /** Bytes of a frame begun but not finished: non-zero when the output ends means it was cut inside a frame. */

@@ -32,10 +32,11 @@ export interface StdoutSocket {
 /**
  * A socket pair whose reading end hands each read to `onData` as a view of one reused buffer, valid only during
  * the call, or, when onData returns false, until resume() (no read happens while paused). It starts paused:
- * nothing is read before resume(). Resolves undefined where it cannot be made (not Linux, or sockets refused):
- * the caller uses a pipe.
+ * nothing is read before resume(). `target`, asked after each read, may name where the next read lands instead
+ * (e.g. the rest of the frame being assembled, so the bytes need no copy; non-empty); undefined: the reused buffer.
+ * Resolves undefined where it cannot be made (not Linux, or sockets refused): the caller uses a pipe.
  */
-export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | undefined): Promise<StdoutSocket | undefined> {
+export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | undefined, target?: () => Uint8Array | undefined): Promise<StdoutSocket | undefined> {
   if (process.platform !== 'linux') return undefined;
   const token = randomBytes(TOKEN_BYTES);
   const name = `\0stnet-${process.pid}-${randomBytes(12).toString('hex')}`;
@@ -54,7 +55,8 @@ export async function openStdoutSocket(onData: (chunk: Buffer) => boolean | unde
     const r = net.connect({
       path: name,
       onread: {
-        buffer,
+        // Node asks for the buffer once at connect and again after each read (Node 20, 22 and 24 alike).
+        buffer: target === undefined ? buffer : () => target() ?? buffer,
         callback: (n: number, buf: Uint8Array): boolean => onData(Buffer.from(buf.buffer, buf.byteOffset, n)) !== false,
       },
     });

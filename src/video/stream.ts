@@ -166,7 +166,7 @@ export async function openVideoStream(input: string, opts: OpenStreamOptions): P
   if (source.kind === 'file') await checkFile(source.path);
   const tools = await findFfmpeg();
   let frames: SocketFrames | undefined;
-  const socket = await openStdoutSocket((chunk) => frames!.onData(chunk));
+  const socket = await openStdoutSocket((chunk) => frames!.onData(chunk), () => frames?.readInto());
   if (socket !== undefined) frames = new SocketFrames(socket);
   if (opts.signal?.aborted) {
     socket?.destroy();
@@ -182,6 +182,11 @@ abstract class FrameSource {
 
   /** The next frame, assembled into `assembler`; undefined at the end of the stream. */
   abstract next(assembler: FrameAssembler): Promise<RgbImage | undefined>;
+
+  /** Whether the last chunk may still hold bytes not yet taken (its frames are taken one per pull). */
+  protected get pending(): boolean {
+    return this.chunk !== undefined;
+  }
 
   protected feed(assembler: FrameAssembler, chunk: Buffer): void {
     this.chunk = assembler.feed(chunk);
@@ -234,6 +239,15 @@ class SocketFrames extends FrameSource {
       this.ended = true;
       this.wake(undefined);
     });
+  }
+
+  /**
+   * Where the socket's next read lands: the rest of the frame being assembled. Not while the last read may still
+   * hold bytes for it (Node asks right after each read, before they are copied in): that read then goes to the
+   * socket's own buffer, which also keeps the bytes pending until they are taken.
+   */
+  readInto(): Uint8Array | undefined {
+    return this.pending ? undefined : this.assembler?.writable();
   }
 
   /** The socket's read callback: false (pause) once a frame is complete. */

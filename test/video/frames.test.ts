@@ -52,4 +52,23 @@ describe('FrameAssembler', () => {
     expect(buf).toEqual(expected[0]);
     expect(() => new FrameAssembler(3, 2, new Uint8Array(17))).toThrow(/17 bytes, 3x2 RGB frames have 18/);
   });
+
+  it('bytes a reader put into writable() are taken in place; other chunks are still copied in', () => {
+    const a = new FrameAssembler(3, 2);
+    const frames: number[][] = [];
+    // Frame 0 read in place in two reads (7 + 11 bytes), frame 1 from a separate chunk.
+    for (const n of [7, 11]) {
+      const w = a.writable();
+      w.set(data.subarray(18 - w.length, 18 - w.length + n));
+      for (const f of a.feed(w.subarray(0, n))) frames.push([...f.data]);
+    }
+    expect(a.writable().length).toBe(18);
+    for (const f of a.feed(data.subarray(18, 36))) frames.push([...f.data]);
+    expect(frames).toEqual(expected.slice(0, 2).map((e) => [...e]));
+    // A chunk that aliases the frame buffer elsewhere than the fill point is copied like any other.
+    const b = new FrameAssembler(3, 2);
+    const misplaced = b.image.data.subarray(0, 6); // the frame's first 6 bytes, fed as its bytes 6..11
+    const [first] = [...b.feed(data.subarray(0, 6)), ...b.feed(misplaced), ...b.feed(data.subarray(12, 18))];
+    expect([...first!.data]).toEqual([...data.subarray(0, 6), ...data.subarray(0, 6), ...data.subarray(12, 18)]);
+  });
 });

@@ -42,6 +42,29 @@ describe.runIf(linux)('stdout through a socket into one buffer', () => {
     expect(pipeBuffers.size).toBeGreaterThan(10);
   });
 
+  it('with readInto, reads land in the region it names (no copy); every byte still arrives in order', async () => {
+    const n = 3_000_001;
+    const target = new Uint8Array(n);
+    let fill = 0;
+    let inPlace = 0;
+    let asked = 0;
+    const res = await runChild(process.execPath, writer(n), limits(), (chunk) => {
+      if (chunk.buffer === target.buffer) {
+        expect(chunk.byteOffset).toBe(fill);
+        inPlace++;
+      } else {
+        target.set(chunk, fill);
+      }
+      fill += chunk.length;
+    }, { transientChunks: true, readInto: () => (asked++, fill < n ? target.subarray(fill) : undefined) });
+    expect(res.code).toBe(0);
+    expect(fill).toBe(n);
+    expect(createHash('sha256').update(target).digest('hex')).toBe(expected(n));
+    // The first read (asked at connect, before any byte) goes to the socket's buffer; after that, in place.
+    expect(inPlace).toBeGreaterThan(5);
+    expect(asked).toBeGreaterThan(inPlace);
+  });
+
   it('a failing child still reports its exit status and stderr; a callback error and a timeout kill it', async () => {
     const failed = await runChild(process.execPath, ['-e', 'process.stdout.write("abc");console.error("bad thing");process.exit(3)'], limits(), () => undefined, { transientChunks: true });
     expect(failed).toMatchObject({ code: 3, stderr: expect.stringContaining('bad thing') });
