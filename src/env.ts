@@ -9,7 +9,7 @@ import { StnetError } from './errors.js';
 /** Every STNET_* variable with what it does: the source of the CLI's "Environment:" help. */
 export const ENV_VARS = [
   { name: 'STNET_WEIGHTS', meaning: 'weights to use when --weights is not given' },
-  { name: 'STNET_HOME', meaning: 'cache root (default ~/.cache/stnet): $STNET_HOME/weights and $STNET_HOME/graphs' },
+  { name: 'STNET_HOME', meaning: 'cache root (default ~/.cache/stnet): $STNET_HOME/weights, $STNET_HOME/graphs, $STNET_HOME/tools' },
   { name: 'STNET_WEIGHTS_URL', meaning: 'download from this URL instead of the official ones' },
   { name: 'STNET_DOWNLOAD_TIMEOUT_MS', meaning: 'connect/stall timeout of a download (default 15000)' },
   { name: 'STNET_GRAPH_CACHE', meaning: '0 or false: never keep built graphs; 1 or true: keep them also for library calls with explicit weights' },

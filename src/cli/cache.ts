@@ -4,7 +4,7 @@ import { cacheContents, cleanCache } from '../model/cache.js';
 import { EXIT_CODE_HELP, EXIT_OK, type CliIo, type CommandContext } from './action.js';
 import { toCacheCleanValues } from './options.js';
 
-const WHERE = 'The cache is $STNET_HOME (default ~/.cache/stnet): weights/ holds downloaded weights, graphs/ the built ONNX graphs (the two most recently used are kept).';
+const WHERE = 'The cache is $STNET_HOME (default ~/.cache/stnet): weights/ holds downloaded weights, graphs/ the built ONNX graphs (the two most recently used are kept), tools/ffmpeg.json the versions of the ffmpeg binaries last found.';
 
 export function registerCache(program: Command, ctx: CommandContext): void {
   const cache = program
@@ -32,7 +32,8 @@ async function cacheListCommand(io: CliIo): Promise<number> {
     const from = g.info === undefined ? '' : `  (${g.info.variant}, from ${g.info.weights})`;
     lines.push(`graph    ${mb(g.bytes).padStart(10)}  ${g.path}${from}`);
   }
-  const total = c.weights.reduce((a, w) => a + w.bytes, 0) + c.graphs.reduce((a, g) => a + g.bytes, 0);
+  if (c.tools) lines.push(`tools    ${mb(c.tools.bytes).padStart(10)}  ${c.tools.path}  (ffmpeg versions)`);
+  const total = c.weights.reduce((a, w) => a + w.bytes, 0) + c.graphs.reduce((a, g) => a + g.bytes, 0) + (c.tools?.bytes ?? 0);
   lines.push(`total    ${mb(total).padStart(10)}  ${c.weights.length} weights file${c.weights.length === 1 ? '' : 's'}, ${c.graphs.length} graph${c.graphs.length === 1 ? '' : 's'}`);
   io.stdout.write(`${lines.join('\n')}\n`);
   return EXIT_OK;

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ENV_VARS } from '../env.js';
 import { packageVersion } from '../version.js';
 import { EXIT_CODE_HELP, EXIT_OK, EXIT_USAGE, commandContext, reportError, type CliIo } from './action.js';
+import { keepToolRecord, saveToolRecord } from '../model/cache.js';
 import { registerCache } from './cache.js';
 import { StnetCommand } from './errors.js';
 import { registerExportOnnx } from './export-onnx.js';
@@ -33,15 +34,21 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stderr.write(program.helpInformation());
     return EXIT_USAGE;
   }
+  // Each command is a new process: what the ffmpeg binaries are is kept on disk rather than asked again each
+  // time (issue 10), and written only by a command that succeeds, so a failed one leaves no trace in the cache.
+  keepToolRecord(true);
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and --version exit 0; everything commander rejects (unknown flag, missing value) is usage: 2.
-      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+      exitCode = err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    } else {
+      exitCode = reportError(err, io);
     }
-    return reportError(err, io);
   }
+  if (exitCode === EXIT_OK) saveToolRecord();
+  keepToolRecord(false);
   return exitCode;
 }
 

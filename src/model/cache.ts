@@ -1,8 +1,10 @@
-// What stnet keeps in $STNET_HOME: downloaded weights (src/weights/cache.ts) and built graphs (src/graph/cache.ts).
-// `stnet cache` lists both and `stnet cache clean` removes them; the CLI reaches the caches only through here.
-import { unlinkSync } from 'node:fs';
+// What stnet keeps in $STNET_HOME: downloaded weights (src/weights/cache.ts), built graphs (src/graph/cache.ts)
+// and, for the CLI, what it learned about the ffmpeg binaries (src/video/ffmpeg.ts). `stnet cache` lists them and
+// `stnet cache clean` removes them; the CLI reaches the caches only through here.
+import { statSync, unlinkSync } from 'node:fs';
 import { stnetHome } from '../env.js';
 import { cleanGraphs, graphCacheDir, listGraphs, type CachedGraph } from '../graph/cache.js';
+import { ffmpegRecordPath, keepFfmpegRecord, saveFfmpegRecord } from '../video/ffmpeg.js';
 import { listCachedWeights, weightsCacheDir, type CachedWeightsFile } from '../weights/cache.js';
 
 export type { CachedGraph, CachedWeightsFile };
@@ -14,6 +16,8 @@ export interface CacheContents {
   readonly graphsDir: string;
   readonly weights: readonly CachedWeightsFile[];
   readonly graphs: readonly CachedGraph[];
+  /** The ffmpeg record (versions of the binaries last found) with its size, when there is one. */
+  readonly tools: { readonly path: string; readonly bytes: number } | undefined;
 }
 
 export function cacheContents(home?: string): CacheContents {
@@ -23,7 +27,31 @@ export function cacheContents(home?: string): CacheContents {
     graphsDir: graphCacheDir(home),
     weights: listCachedWeights(home),
     graphs: listGraphs(home),
+    tools: toolRecord(home),
   };
+}
+
+function toolRecord(home: string | undefined): { path: string; bytes: number } | undefined {
+  const path = ffmpegRecordPath(home);
+  try {
+    return { path, bytes: statSync(path).size };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * For processes that start fresh each time (the CLI): trust $STNET_HOME/tools/ffmpeg.json for the ffmpeg binaries
+ * it names, so a process that finds the same files need not run them to learn their versions; `false` stops it
+ * (the default). saveToolRecord writes what this process learned.
+ */
+export function keepToolRecord(on: boolean, home?: string): void {
+  keepFfmpegRecord(on ? ffmpegRecordPath(home) : undefined);
+}
+
+/** Writes what this process learned about the ffmpeg binaries (after keepToolRecord(true)). */
+export function saveToolRecord(): void {
+  saveFfmpegRecord();
 }
 
 export interface CleanOptions {
@@ -37,6 +65,15 @@ export function cleanCache(home: string | undefined, opts: CleanOptions = {}): {
   let files = before.graphs.length;
   let bytes = cleanGraphs(home);
   if (opts.graphsOnly !== true) {
+    if (before.tools) {
+      try {
+        unlinkSync(before.tools.path);
+        files++;
+        bytes += before.tools.bytes;
+      } catch {
+        // removed meanwhile
+      }
+    }
     for (const w of before.weights) {
       try {
         unlinkSync(w.path);

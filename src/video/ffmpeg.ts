@@ -1,13 +1,14 @@
 // Finding ffmpeg/ffprobe: STNET_FFMPEG / STNET_FFPROBE, then PATH, then the static binaries shipped in the
 // @ffmpeg-installer/ffmpeg and @ffprobe-installer/ffprobe dependencies (so `npm install` alone works on a
 // machine without ffmpeg). Each candidate is run once (`-version`) before it is trusted; the result is cached
-// per environment (the variables and PATH), so tests and long-running servers pay the cost once.
+// per environment (the variables and PATH), so tests and long-running servers pay the cost once, and, where a
+// caller asks for it (the CLI), on disk per binary file, so a new process that finds the same files runs none.
 
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { envTool } from '../env.js';
+import { envTool, stnetHome } from '../env.js';
 import { StnetError } from '../errors.js';
 
 export type FfmpegSource = 'env' | 'path' | 'bundled';
@@ -121,11 +122,15 @@ async function supportsFpsMode(ffmpeg: string): Promise<boolean> {
 async function discover(): Promise<FfmpegInfo> {
   const f = locate('ffmpeg', 'STNET_FFMPEG');
   const p = locate('ffprobe', 'STNET_FFPROBE', f);
-  const [version, ffprobeVersion, fpsMode] = await Promise.all([
-    versionOf(f.bin, 'ffmpeg', f.origin),
-    versionOf(p.bin, 'ffprobe', p.origin),
-    supportsFpsMode(f.bin),
-  ]);
+  const file = recordFile;
+  const ids = file === undefined ? undefined : { ffmpeg: fileIdentity(f.bin), ffprobe: fileIdentity(p.bin) };
+  const known = file !== undefined && ids !== undefined ? recalled(file, f.bin, p.bin, ids.ffmpeg, ids.ffprobe) : undefined;
+  const [version, ffprobeVersion, fpsMode] = known
+    ? [known.version, known.ffprobeVersion, known.fpsMode]
+    : await Promise.all([versionOf(f.bin, 'ffmpeg', f.origin), versionOf(p.bin, 'ffprobe', p.origin), supportsFpsMode(f.bin)]);
+  if (!known && file !== undefined && ids?.ffmpeg !== undefined && ids.ffprobe !== undefined) {
+    learned.set(`${f.bin}\0${p.bin}`, { ffmpeg: f.bin, ffprobe: p.bin, ffmpegId: ids.ffmpeg, ffprobeId: ids.ffprobe, version, ffprobeVersion, fpsMode });
+  }
   return {
     ffmpeg: f.bin,
     ffprobe: p.bin,
@@ -135,6 +140,108 @@ async function discover(): Promise<FfmpegInfo> {
     ffprobeVersion,
     passthroughArgs: fpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough'],
   };
+}
+
+// The record on disk. Running the three probes above costs each new process ~120 ms here (Debian's ffmpeg
+// spends most of its start-up binding its 215 shared libraries), on the path of its first decode and beside
+// onnxruntime's session creation on the same cores: for `stnet run` of one SD clip, 11 runs each, median
+// 1.91 s with them against 1.69 s without (issue 10). What they learn depends only on the binary file, so it is
+// keyed by the file's identity (device, inode, size, modification and change times): a binary replaced or
+// upgraded in place no longer matches and is run again. Best effort: a record that cannot be read or written
+// only means the probes run.
+
+interface ToolRecord {
+  ffmpeg: string;
+  ffprobe: string;
+  ffmpegId: string;
+  ffprobeId: string;
+  version: string;
+  ffprobeVersion: string;
+  /** Stored as a flag, not as arguments: nothing read from the file is passed to ffmpeg. */
+  fpsMode: boolean;
+}
+
+const RECORD_FORMAT = 1;
+/** Records kept (one per ffmpeg/ffprobe pair seen; the newest first). */
+const MAX_RECORDS = 8;
+let recordFile: string | undefined;
+/** Found by probing in this process and not yet written (saveFfmpegRecord writes them). */
+const learned = new Map<string, ToolRecord>();
+
+/** `$STNET_HOME/tools/ffmpeg.json` (or under `home`): where the CLI keeps the record. */
+export function ffmpegRecordPath(home?: string): string {
+  return join(stnetHome(home), 'tools', 'ffmpeg.json');
+}
+
+/**
+ * Trusts the record in `file` for binaries it names with the same file identity, and notes what probing finds
+ * for saveFfmpegRecord; undefined: neither (the default, so library calls read and write nothing unasked).
+ * Clears the in-process cache, so the next findFfmpeg looks again.
+ */
+export function keepFfmpegRecord(file: string | undefined): void {
+  recordFile = file;
+  learned.clear();
+  cache.clear();
+}
+
+/**
+ * Writes what this process learned by probing into the record (a separate step, so that a command that fails
+ * leaves nothing in the cache). Best effort: a record that cannot be written only means the probes run again.
+ */
+export function saveFfmpegRecord(): void {
+  const file = recordFile;
+  if (file === undefined || learned.size === 0) return;
+  const fresh = [...learned.values()].reverse();
+  learned.clear();
+  // The identity taken before the probes ran: a binary replaced since is not recorded under the new file's.
+  const valid = fresh.filter((r) => fileIdentity(r.ffmpeg) === r.ffmpegId && fileIdentity(r.ffprobe) === r.ffprobeId);
+  if (valid.length === 0) return;
+  const pair = (r: ToolRecord): string => `${r.ffmpeg}\0${r.ffprobe}`;
+  const mine = new Set(valid.map(pair));
+  const tools = [...valid, ...readRecords(file).filter((o) => !mine.has(pair(o)))].slice(0, MAX_RECORDS);
+  // Written beside and renamed: concurrent processes each leave a whole file, never a torn one.
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(tmp, `${JSON.stringify({ format: RECORD_FORMAT, tools }, null, 1)}\n`);
+    renameSync(tmp, file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
+  }
+}
+
+function fileIdentity(bin: string): string | undefined {
+  try {
+    const st = statSync(bin, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+const isRecord = (r: unknown): r is ToolRecord => {
+  if (r === null || typeof r !== 'object') return false;
+  const o = r as Record<string, unknown>;
+  const str = (k: string): boolean => typeof o[k] === 'string' && (o[k] as string).length > 0 && (o[k] as string).length <= 4096;
+  return ['ffmpeg', 'ffprobe', 'ffmpegId', 'ffprobeId', 'version', 'ffprobeVersion'].every(str) && typeof o.fpsMode === 'boolean';
+};
+
+function readRecords(file: string): ToolRecord[] {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { format?: unknown; tools?: unknown };
+    return parsed.format === RECORD_FORMAT && Array.isArray(parsed.tools) ? parsed.tools.filter(isRecord) : [];
+  } catch {
+    return [];
+  }
+}
+
+function recalled(file: string, ffmpeg: string, ffprobe: string, ffmpegId: string | undefined, ffprobeId: string | undefined): ToolRecord | undefined {
+  if (ffmpegId === undefined || ffprobeId === undefined) return undefined;
+  return readRecords(file).find((r) => r.ffmpeg === ffmpeg && r.ffprobe === ffprobe && r.ffmpegId === ffmpegId && r.ffprobeId === ffprobeId);
 }
 
 const cache = new Map<string, Promise<FfmpegInfo>>();

@@ -13,10 +13,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-/** A cache with one weights file, one unfinished download and one graph with its info file. */
+/** A cache with one weights file, one unfinished download, one graph with its info file and the ffmpeg record. */
 function fakeCache(home: string): void {
   mkdirSync(join(home, 'weights'), { recursive: true });
   mkdirSync(join(home, 'graphs'), { recursive: true });
+  mkdirSync(join(home, 'tools'), { recursive: true });
+  writeFileSync(join(home, 'tools', 'ffmpeg.json'), JSON.stringify({ format: 1, tools: [] }));
   writeFileSync(join(home, 'weights', 'STNET.pdparams'), Buffer.alloc(3 * 1048576));
   writeFileSync(join(home, 'weights', 'STNET.pdparams.download-123-abc'), Buffer.alloc(1048576));
   writeFileSync(join(home, 'graphs', 'aaaa.onnx'), Buffer.alloc(2 * 1048576));
@@ -34,6 +36,7 @@ describe('stnet cache', () => {
       `weights      3.0 MB  ${join(home, 'weights', 'STNET.pdparams')}`,
       `weights      1.0 MB  ${join(home, 'weights', 'STNET.pdparams.download-123-abc')}  (unfinished download)`,
       `graph        2.0 MB  ${join(home, 'graphs', 'aaaa.onnx')}  (fp32, from /w/STNET.pdparams)`,
+      `tools        0.0 MB  ${join(home, 'tools', 'ffmpeg.json')}  (ffmpeg versions)`,
       'total        6.0 MB  2 weights files, 1 graph',
       '',
     ]);
@@ -54,9 +57,11 @@ describe('stnet cache', () => {
     expect(g).toMatchObject({ code: 0, stdout: '', stderr: `stnet: removed 1 file (2.0 MB) from ${home}\n` });
     expect(readdirSync(join(home, 'graphs'))).toEqual([]);
     expect(readdirSync(join(home, 'weights')).sort()).toEqual(['STNET.pdparams', 'STNET.pdparams.download-123-abc']);
+    expect(readdirSync(join(home, 'tools'))).toEqual(['ffmpeg.json']);
     const all = await runCli(['cache', 'clean'], { env });
-    expect(all).toMatchObject({ code: 0, stdout: '', stderr: `stnet: removed 2 files (4.0 MB) from ${home}\n` });
+    expect(all).toMatchObject({ code: 0, stdout: '', stderr: `stnet: removed 3 files (4.0 MB) from ${home}\n` });
     expect(readdirSync(join(home, 'weights'))).toEqual([]);
+    expect(readdirSync(join(home, 'tools'))).toEqual([]);
   });
 
   it('--help says where the cache is; a bad flag or argument is exit 2', async () => {
