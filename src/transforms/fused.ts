@@ -27,7 +27,6 @@ interface KernelExports {
   memory: WasmMemory;
   heapBase(): number;
   horizontal(src: number, srcStride: number, rowFirst: number, rows: number, hBounds: number, hK: number, hKsize: number, outW: number, tmp: number, tmpStride: number): void;
-  horizontal4(src: number, srcStride: number, rowFirst: number, rows: number, xFirst: number, blocks: number, planes: number, planeStride: number, groups: number, gBase: number, gIdx: number, gW: number, ksize: number, tmp: number, tmpStride: number): void;
   verticalNormalize(tmp: number, tmpStride: number, rows: number, vBounds: number, vK: number, vKsize: number, outW: number, outH: number, out: number, norm: number): void;
   verticalU8(tmp: number, tmpStride: number, rows: number, vBounds: number, vK: number, vKsize: number, outW: number, outH: number, out: number): void;
 }
@@ -44,16 +43,12 @@ export interface FusedFrameTransform {
   readonly height: number;
   /** True when the WebAssembly SIMD kernel runs, false for the JS fallback. */
   readonly simd: boolean;
-  /** The horizontal pass that runs: four columns at a time, one column at a time (large downscales), or JS. */
-  readonly kernel: HorizontalKernel;
   /**
    * Transforms `src` (default: the frame in `input`) and writes its normalised planes [3, height, width] (float32)
    * into `out` at `offset`.
    */
   run(out: Float32Array, offset: number, src?: RgbImage): void;
 }
-
-export type HorizontalKernel = 'simd4' | 'simd' | 'js';
 
 const PRECISION_BITS = 22;
 
@@ -88,42 +83,6 @@ function axisTable(inSize: number, outSize: number, first: number, count: number
 
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
-/** Zero-extending swizzle index of a lane byte that is not wanted (>= 16 gives 0). */
-const ZERO_LANE = 0x80;
-
-/**
- * horizontal4's tables (see wasm/resample.ts), or null where four neighbouring columns' first taps span more than
- * 16 pixels (downscales by more than about 5, e.g. 1920x1080 to the loader's 341x256), which the per-column
- * kernel handles.
- * bounds/kk: axisTable's, bounds in pixels.
- */
-function groupTables(bounds: Int32Array, kk: Int32Array, ksize: number, outW: number) {
-  const groups = Math.ceil(outW / 4);
-  const xFirst = bounds[0]!;
-  let xEnd = 0;
-  for (let j = 0; j < outW; j++) xEnd = Math.max(xEnd, bounds[2 * j]! + bounds[2 * j + 1]!);
-  const base = new Int32Array(groups);
-  const idx = new Uint8Array(16 * groups).fill(ZERO_LANE);
-  const w = new Int32Array(4 * ksize * groups);
-  for (let g = 0; g < groups; g++) {
-    const first = bounds[8 * g]!;
-    base[g] = first - xFirst;
-    for (let l = 0; l < 4; l++) {
-      const j = 4 * g + l;
-      if (j >= outW) break;
-      const off = bounds[2 * j]! - first;
-      if (off > 15) return null;
-      idx[16 * g + 4 * l] = off;
-      const n = bounds[2 * j + 1]!;
-      for (let t = 0; t < n; t++) w[(g * ksize + t) * 4 + l] = kk[j * ksize + t]!;
-    }
-  }
-  const blocks = Math.ceil((xEnd - xFirst) / 16);
-  // Loads reach 15 bytes past a group's last tap; the planes hold the split pixels and that overhang.
-  const planeStride = align16(16 * blocks + ksize + 16);
-  return { groups, xFirst, blocks, planeStride, base, idx, w, ksize };
-}
-
 /** One kernel instance laid out for frames of one size: its input buffer and the resize of `input` into `out`. */
 interface KernelRun {
   readonly k: KernelExports;
@@ -135,8 +94,6 @@ interface KernelRun {
   readonly norm: number;
   /** Horizontal pass over the rows the crop needs, into the planar uint8 scratch. */
   horizontal(): void;
-  /** Whether that pass is horizontal4 (four columns at a time) rather than the per-column one. */
-  readonly grouped: boolean;
   /** The vertical pass's arguments after `out` (tmp, tmpStride, rows, vBounds, vK, vKsize, outW, outH). */
   readonly vArgs: readonly [number, number, number, number, number, number, number, number];
 }
@@ -144,8 +101,7 @@ interface KernelRun {
 function kernelRun(mod: WasmModule, inWidth: number, inHeight: number, outWidth: number, outHeight: number, roi: Rect, outBytes: number): KernelRun {
   const frameBytes = inWidth * inHeight * 3;
   const h = axisTable(inWidth, outWidth, roi.x, roi.width);
-  const grouped = groupTables(h.bounds, h.kk, h.ksize, roi.width);
-  for (let j = 0; j < roi.width; j++) h.bounds[2 * j]! *= 3; // the per-column kernel takes byte offsets into the row
+  for (let j = 0; j < roi.width; j++) h.bounds[2 * j]! *= 3; // the kernel takes byte offsets into the row
   const v = axisTable(inHeight, outHeight, roi.y, roi.height);
   // Input rows the vertical pass reads: only these go through the horizontal pass.
   const rowFirst = v.bounds[0]!;
@@ -164,39 +120,19 @@ function kernelRun(mod: WasmModule, inWidth: number, inHeight: number, outWidth:
     return p;
   };
   const norm = take(24);
+  const hBounds = take(h.bounds.byteLength);
+  const hK = take(h.kk.byteLength);
   const vBounds = take(v.bounds.byteLength);
   const vK = take(v.kk.byteLength);
-  // The per-column kernel reads 8 bytes per tap; horizontal4 splits 48-byte blocks that may run past the last row.
-  const src = take(frameBytes + 64);
+  const src = take(frameBytes + 16); // each horizontal tap reads 8 bytes
   const tmp = take(3 * rows * tmpStride + 16);
   const out = take(outBytes + 64); // 16-column steps spill past the last row
-  let hTables: (mem: ArrayBuffer) => void;
-  let horizontal: () => void;
-  if (grouped) {
-    const gBase = take(grouped.base.byteLength);
-    const gIdx = take(grouped.idx.byteLength);
-    const gW = take(grouped.w.byteLength);
-    const planes = take(3 * grouped.planeStride);
-    hTables = (mem) => {
-      new Int32Array(mem, gBase, grouped.base.length).set(grouped.base);
-      new Uint8Array(mem, gIdx, grouped.idx.length).set(grouped.idx);
-      new Int32Array(mem, gW, grouped.w.length).set(grouped.w);
-    };
-    horizontal = (): void => k.horizontal4(src, inWidth * 3, rowFirst, rows, grouped.xFirst, grouped.blocks, planes, grouped.planeStride, grouped.groups, gBase, gIdx, gW, grouped.ksize, tmp, tmpStride);
-  } else {
-    const hBounds = take(h.bounds.byteLength);
-    const hK = take(h.kk.byteLength);
-    hTables = (mem) => {
-      new Int32Array(mem, hBounds, h.bounds.length).set(h.bounds);
-      new Int32Array(mem, hK, h.kk.length).set(h.kk);
-    };
-    horizontal = (): void => k.horizontal(src, inWidth * 3, rowFirst, rows, hBounds, hK, h.ksize, roi.width, tmp, tmpStride);
-  }
   const pages = Math.ceil((at - k.memory.buffer.byteLength) / 65536);
   if (pages > 0) k.memory.grow(pages);
   const mem = k.memory.buffer; // fixed from here on: the memory does not grow again, so views stay valid
   new Float32Array(mem, norm, 6).set([...IMAGE_MEAN, ...IMAGE_STD].map(Math.fround));
-  hTables(mem);
+  new Int32Array(mem, hBounds, h.bounds.length).set(h.bounds);
+  new Int32Array(mem, hK, h.kk.length).set(h.kk);
   new Int32Array(mem, vBounds, v.bounds.length).set(v.bounds);
   new Int32Array(mem, vK, v.kk.length).set(v.kk);
   return {
@@ -205,8 +141,7 @@ function kernelRun(mod: WasmModule, inWidth: number, inHeight: number, outWidth:
     memory: mem,
     out,
     norm,
-    horizontal,
-    grouped: grouped !== null,
+    horizontal: () => k.horizontal(src, inWidth * 3, rowFirst, rows, hBounds, hK, h.ksize, roi.width, tmp, tmpStride),
     vArgs: [tmp, tmpStride, rows, vBounds, vK, v.ksize, roi.width, roi.height],
   };
 }
@@ -237,7 +172,6 @@ export function makeResizeNormalize(inWidth: number, inHeight: number, outWidth:
     width: roi.width,
     height: roi.height,
     simd: true,
-    kernel: r.grouped ? 'simd4' : 'simd',
     run(dst: Float32Array, offset: number, img?: RgbImage): void {
       takeFrame(r.input, inWidth, inHeight, img);
       if (dst.length < offset + 3 * plane) throw new RangeError(`output too small (${dst.length} < ${offset + 3 * plane})`);
@@ -255,8 +189,6 @@ export interface FusedCropTransform {
   readonly width: number;
   readonly height: number;
   readonly simd: boolean;
-  /** As FusedFrameTransform's. */
-  readonly kernel: HorizontalKernel;
   /** The crop of `src` (default: the frame in `input`) as planes [3][height][width]; valid until the next run. */
   run(src?: RgbImage): Uint8Array;
 }
@@ -279,7 +211,6 @@ export function makeResizeCrop(inWidth: number, inHeight: number, outWidth: numb
       width: roi.width,
       height: roi.height,
       simd: false,
-      kernel: 'js',
       run(img?: RgbImage): Uint8Array {
         const d = resize(img ?? { width: inWidth, height: inHeight, data: input }).data;
         for (let i = 0, p = 0; i < plane; i++, p += 3) {
@@ -298,7 +229,6 @@ export function makeResizeCrop(inWidth: number, inHeight: number, outWidth: numb
     width: roi.width,
     height: roi.height,
     simd: true,
-    kernel: r.grouped ? 'simd4' : 'simd',
     run(img?: RgbImage): Uint8Array {
       takeFrame(r.input, inWidth, inHeight, img);
       r.horizontal();
@@ -316,7 +246,6 @@ function jsFallback(inWidth: number, inHeight: number, outWidth: number, outHeig
     width: roi.width,
     height: roi.height,
     simd: false,
-    kernel: 'js',
     run(dst: Float32Array, offset: number, img?: RgbImage): void {
       normalizeToChw(resize(img ?? { width: inWidth, height: inHeight, data: input }), dst, offset);
     },

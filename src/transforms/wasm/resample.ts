@@ -61,60 +61,6 @@ export function horizontal(src: usize, srcStride: i32, rowFirst: i32, rows: i32,
   }
 }
 
-/**
- * Splits `blocks` x 16 RGB pixels from `row` into three uint8 planes `stride` bytes apart at `planes`
- * (reads 48 * blocks bytes: the caller leaves room past the frame's end).
- */
-@inline
-function deinterleave(row: usize, blocks: i32, planes: usize, stride: usize): void {
-  for (let b: i32 = 0; b < blocks; b++) {
-    const p: usize = row + <usize>b * 48;
-    const a = v128.load(p);
-    const m = v128.load(p, 16);
-    const z = v128.load(p, 32);
-    const o: usize = planes + (<usize>b << 4);
-    v128.store(o, i8x16.shuffle(i8x16.shuffle(a, m, 0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 0, 0, 0, 0, 0), z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 17, 20, 23, 26, 29));
-    v128.store(o + stride, i8x16.shuffle(i8x16.shuffle(a, m, 1, 4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 0, 0, 0, 0, 0), z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 18, 21, 24, 27, 30));
-    v128.store(o + 2 * stride, i8x16.shuffle(i8x16.shuffle(a, m, 2, 5, 8, 11, 14, 17, 20, 23, 26, 29, 0, 0, 0, 0, 0, 0), z, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19, 22, 25, 28, 31));
-  }
-}
-
-/**
- * The horizontal pass four output columns at a time, for the usual case where the first taps of four neighbouring
- * columns lie within 16 pixels (downscales by up to about 5; fused.ts checks and otherwise uses `horizontal`).
- * Each row is first split into planes (pixels from `xFirst`, `blocks` x 16), then per channel and group of four
- * columns, per tap t: one 16-byte load at the group's first tap + t, a swizzle that picks each column's pixel into
- * its i32 lane (zero-extended: index bytes >= 16 give 0), and a multiply-add with that tap's four weights. The
- * same sums as `horizontal`, in the same integer arithmetic, so the same bytes.
- * gBase: per group one i32, its first column's first tap minus xFirst; gIdx: per group a v128 of swizzle indices;
- * gW: per group `ksize` v128 of four i32 weights (zero past a column's taps and for columns past outW).
- * Writes 4 * groups bytes per row and plane of `tmp` (tmpStride >= that).
- */
-export function horizontal4(src: usize, srcStride: i32, rowFirst: i32, rows: i32, xFirst: i32, blocks: i32, planes: usize, planeStride: i32, groups: i32, gBase: usize, gIdx: usize, gW: usize, ksize: i32, tmp: usize, tmpStride: i32): void {
-  const plane: usize = <usize>rows * <usize>tmpStride;
-  const ps: usize = <usize>planeStride;
-  for (let y: i32 = 0; y < rows; y++) {
-    deinterleave(src + <usize>(rowFirst + y) * <usize>srcStride + <usize>xFirst * 3, blocks, planes, ps);
-    for (let c: i32 = 0; c < 3; c++) {
-      const pr: usize = planes + <usize>c * ps;
-      const t0: usize = tmp + <usize>c * plane + <usize>y * <usize>tmpStride;
-      let w: usize = gW;
-      for (let g: i32 = 0; g < groups; g++) {
-        let p: usize = pr + <usize>load<i32>(gBase + (<usize>g << 2));
-        const idx = v128.load(gIdx + (<usize>g << 4));
-        let acc = i32x4.splat(HALF);
-        for (let t: i32 = 0; t < ksize; t++) {
-          acc = i32x4.add(acc, i32x4.mul(i8x16.swizzle(v128.load(p), idx), v128.load(w)));
-          p += 1;
-          w += 16;
-        }
-        const v = clip8(acc);
-        v128.store32_lane(t0 + (<usize>g << 2), i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(v, v), i16x8.narrow_i32x4_u(v, v)), 0);
-      }
-    }
-  }
-}
-
 @inline
 function normalize(v: v128, mean: v128, std: v128): v128 {
   return f32x4.div(f32x4.sub(f32x4.div(f32x4.convert_i32x4_s(v), f32x4.splat(255.0)), mean), std);
