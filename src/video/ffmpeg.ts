@@ -144,11 +144,12 @@ async function discover(): Promise<FfmpegInfo> {
 
 // The record on disk. Running the three probes above costs each new process ~120 ms here (Debian's ffmpeg
 // spends most of its start-up binding its 215 shared libraries), on the path of its first decode and beside
-// onnxruntime's session creation on the same cores: for `stnet run` of one SD clip, 11 runs each, median
-// 1.91 s with them against 1.69 s without (issue 10). What they learn depends only on the binary file, so it is
-// keyed by the file's identity (device, inode, size, modification and change times): a binary replaced or
-// upgraded in place no longer matches and is run again. Best effort: a record that cannot be read or written
-// only means the probes run.
+// onnxruntime's session creation on the same cores: warm `stnet run` of one SD clip, 8 alternated pairs, median
+// about 2.07 s with the record against 2.19 s without (issue 10). What they learn depends only on the binary
+// file, so it is keyed by the file's identity (device, inode, size, modification and change times): a binary
+// replaced or upgraded in place no longer matches and is run again (one whose shared libraries went missing
+// while it stayed is found out by its first decode instead, whose error then carries ffmpeg's own message).
+// Best effort: a record that cannot be read or written only means the probes run.
 
 interface ToolRecord {
   ffmpeg: string;
