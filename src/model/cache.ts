@@ -45,14 +45,12 @@ function toolRecord(home: string | undefined): { path: string; bytes: number } |
  * it names, so a process that finds the same files need not run them to learn their versions; `false` stops it
  * (the default). saveToolRecord writes what this process learned.
  */
-export function keepToolRecord(on: boolean, home?: string): void {
-  keepFfmpegRecord(on ? ffmpegRecordPath(home) : undefined);
+export function keepToolRecord(on: boolean): void {
+  keepFfmpegRecord(on ? ffmpegRecordPath() : undefined);
 }
 
 /** Writes what this process learned about the ffmpeg binaries (after keepToolRecord(true)). */
-export function saveToolRecord(): void {
-  saveFfmpegRecord();
-}
+export { saveFfmpegRecord as saveToolRecord };
 
 export interface CleanOptions {
   /** Keep the downloaded weights, remove only the graphs (rebuilt from the weights on the next start). */

@@ -123,14 +123,15 @@ async function discover(): Promise<FfmpegInfo> {
   const f = locate('ffmpeg', 'STNET_FFMPEG');
   const p = locate('ffprobe', 'STNET_FFPROBE', f);
   const file = recordFile;
-  const ids = file === undefined ? undefined : { ffmpeg: fileIdentity(f.bin), ffprobe: fileIdentity(p.bin) };
-  const known = file !== undefined && ids !== undefined ? recalled(file, f.bin, p.bin, ids.ffmpeg, ids.ffprobe) : undefined;
+  const ids = file === undefined ? undefined : identities(f.bin, p.bin);
+  const known =
+    file !== undefined && ids !== undefined
+      ? readRecords(file).find((r) => samePair(r, f.bin, p.bin) && r.ffmpegId === ids.ffmpegId && r.ffprobeId === ids.ffprobeId)
+      : undefined;
   const [version, ffprobeVersion, fpsMode] = known
     ? [known.version, known.ffprobeVersion, known.fpsMode]
     : await Promise.all([versionOf(f.bin, 'ffmpeg', f.origin), versionOf(p.bin, 'ffprobe', p.origin), supportsFpsMode(f.bin)]);
-  if (!known && file !== undefined && ids?.ffmpeg !== undefined && ids.ffprobe !== undefined) {
-    learned.set(`${f.bin}\0${p.bin}`, { ffmpeg: f.bin, ffprobe: p.bin, ffmpegId: ids.ffmpeg, ffprobeId: ids.ffprobe, version, ffprobeVersion, fpsMode });
-  }
+  if (!known && ids !== undefined) learned.set(`${f.bin}\0${p.bin}`, { ffmpeg: f.bin, ffprobe: p.bin, ...ids, version, ffprobeVersion, fpsMode });
   return {
     ffmpeg: f.bin,
     ffprobe: p.bin,
@@ -195,11 +196,12 @@ export function saveFfmpegRecord(): void {
   const fresh = [...learned.values()].reverse();
   learned.clear();
   // The identity taken before the probes ran: a binary replaced since is not recorded under the new file's.
-  const valid = fresh.filter((r) => fileIdentity(r.ffmpeg) === r.ffmpegId && fileIdentity(r.ffprobe) === r.ffprobeId);
+  const valid = fresh.filter((r) => {
+    const now = identities(r.ffmpeg, r.ffprobe);
+    return now?.ffmpegId === r.ffmpegId && now.ffprobeId === r.ffprobeId;
+  });
   if (valid.length === 0) return;
-  const pair = (r: ToolRecord): string => `${r.ffmpeg}\0${r.ffprobe}`;
-  const mine = new Set(valid.map(pair));
-  const tools = [...valid, ...readRecords(file).filter((o) => !mine.has(pair(o)))].slice(0, MAX_RECORDS);
+  const tools = [...valid, ...readRecords(file).filter((o) => !valid.some((r) => samePair(o, r.ffmpeg, r.ffprobe)))].slice(0, MAX_RECORDS);
   // Written beside and renamed: concurrent processes each leave a whole file, never a torn one.
   const tmp = `${file}.${process.pid}.tmp`;
   try {
@@ -224,6 +226,15 @@ function fileIdentity(bin: string): string | undefined {
   }
 }
 
+/** Both binaries' identities, or undefined when either cannot be read (then nothing is recalled or recorded). */
+function identities(ffmpeg: string, ffprobe: string): { ffmpegId: string; ffprobeId: string } | undefined {
+  const ffmpegId = fileIdentity(ffmpeg);
+  const ffprobeId = fileIdentity(ffprobe);
+  return ffmpegId === undefined || ffprobeId === undefined ? undefined : { ffmpegId, ffprobeId };
+}
+
+const samePair = (r: ToolRecord, ffmpeg: string, ffprobe: string): boolean => r.ffmpeg === ffmpeg && r.ffprobe === ffprobe;
+
 const isRecord = (r: unknown): r is ToolRecord => {
   if (r === null || typeof r !== 'object') return false;
   const o = r as Record<string, unknown>;
@@ -238,11 +249,6 @@ function readRecords(file: string): ToolRecord[] {
   } catch {
     return [];
   }
-}
-
-function recalled(file: string, ffmpeg: string, ffprobe: string, ffmpegId: string | undefined, ffprobeId: string | undefined): ToolRecord | undefined {
-  if (ffmpegId === undefined || ffprobeId === undefined) return undefined;
-  return readRecords(file).find((r) => r.ffmpeg === ffmpeg && r.ffprobe === ffprobe && r.ffmpegId === ffmpegId && r.ffprobeId === ffprobeId);
 }
 
 const cache = new Map<string, Promise<FfmpegInfo>>();

@@ -69,9 +69,10 @@ describe('makeResizeNormalize (WebAssembly SIMD) equals normalizeToChw(makeBilin
   it.each([
     [320, 240], // SD: upscale to 341x256
     [340, 256], // short side already 256: both axes kept
-    [1280, 720], // 720p: downscale by 2.8 (9-tap filter)
+    [1280, 720], // 720p: to 341x256, downscale by 3.75 (9-tap filter)
     [360, 640], // portrait
-    [1920, 1080],
+    [1920, 1080], // to 341x256: downscale by 5.6
+    [3840, 2160],
     [257, 255], // odd sizes near the target
     [1, 1],
   ])('the loader case %ix%i -> 4:3 short side 256, center crop 256', (w, h) => {

@@ -3,7 +3,7 @@
 // probes run again. Fake ffmpeg/ffprobe scripts log every invocation, so "ran" and "did not run" are observed.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { clearFfmpegCache, findFfmpeg, keepFfmpegRecord, saveFfmpegRecord } from '../../src/video/ffmpeg.js';
 import { tempDir } from './helpers.js';
 
@@ -62,18 +62,16 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-afterAll(() => keepFfmpegRecord(undefined));
-
 describe('the ffmpeg record', () => {
   it('the first process runs the three probes and writes the record; the next one runs none and sees the same', async () => {
     const { ffmpeg, ffprobe } = fakeTools('7.7-fake', true);
     const first = await freshFind();
     expect(first).toMatchObject({ ffmpeg, ffprobe, source: 'env', version: '7.7-fake', ffprobeVersion: '7.7-fake', passthroughArgs: ['-fps_mode', 'passthrough'] });
     expect(runs().sort()).toEqual(['ffmpeg -hide_banner -h long', 'ffmpeg -hide_banner -version', 'ffprobe -hide_banner -version']);
-    const saved = JSON.parse(readFileSync(record, 'utf8')) as { format: number; tools: Array<Record<string, unknown>> };
-    expect(saved.format).toBe(1);
-    expect(saved.tools).toHaveLength(1);
-    expect(saved.tools[0]).toMatchObject({ ffmpeg, ffprobe, version: '7.7-fake', ffprobeVersion: '7.7-fake', fpsMode: true });
+    const written = JSON.parse(readFileSync(record, 'utf8')) as { format: number; tools: Array<Record<string, unknown>> };
+    expect(written.format).toBe(1);
+    expect(written.tools).toHaveLength(1);
+    expect(written.tools[0]).toMatchObject({ ffmpeg, ffprobe, version: '7.7-fake', ffprobeVersion: '7.7-fake', fpsMode: true });
 
     const second = await freshFind();
     expect(second).toEqual(first);
@@ -88,6 +86,14 @@ describe('the ffmpeg record', () => {
     expect(after).toMatchObject({ version: '4.1-older', ffprobeVersion: '4.1-older', passthroughArgs: ['-vsync', 'passthrough'] });
     expect(runs()).toHaveLength(6);
     expect(await freshFind()).toEqual(after);
+    expect(runs()).toHaveLength(6);
+  });
+
+  it('ffprobe alone replaced in place (ffmpeg untouched) is run again: each binary has its own identity', async () => {
+    const { ffprobe } = fakeTools('7.7-fake', true);
+    await freshFind();
+    writeFileSync(ffprobe, readFileSync(ffprobe, 'utf8').replace('7.7-fake', '7.8-newer'));
+    expect(await freshFind()).toMatchObject({ version: '7.7-fake', ffprobeVersion: '7.8-newer' });
     expect(runs()).toHaveLength(6);
   });
 
