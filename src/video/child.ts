@@ -1,10 +1,10 @@
 // Running ffmpeg/ffprobe: argument arrays only (no shell), a deadline and an AbortSignal that kill the child at
 // once (SIGKILL) and settle only after it has exited, so a rejected call never leaves a process behind.
 
-import { spawn } from 'node:child_process';
-import { getPriority, setPriority } from 'node:os';
+import { getPriority } from 'node:os';
 import { StnetError } from '../errors.js';
 import { openStdoutSocket } from './stdout-socket.js';
+import { HELPER_GONE, startChild } from './spawner.js';
 
 export interface RunLimits {
   /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT; may be moved later while it runs. */
@@ -73,8 +73,12 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
       reject(timeoutError(limits));
       return;
     }
-    const child = spawn(bin, args, { stdio: [extras.stdin ? 'pipe' : 'ignore', socket?.childEnd ?? (onStdout ? 'pipe' : 'ignore'), 'pipe'], windowsHide: true });
-    socket?.releaseChildEnd();
+    // startChild takes over the socket's child end (this process's copy is closed once the child has its own).
+    const child = startChild(bin, args, {
+      stdin: extras.stdin !== undefined,
+      stdout: socket?.childEnd ?? (onStdout ? 'pipe' : 'ignore'),
+      priority: extras.niceness ? Math.min(19, setPriorityBase() + extras.niceness) : undefined,
+    });
     socket?.resume();
     let stderr = '';
     let failure: unknown;
@@ -83,13 +87,6 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
       if (failure === undefined) failure = err;
       child.kill('SIGKILL');
     };
-    if (extras.niceness && child.pid !== undefined) {
-      try {
-        setPriority(child.pid, Math.min(19, setPriorityBase() + extras.niceness));
-      } catch {
-        // Not permitted or not supported (some containers): the child keeps the normal priority.
-      }
-    }
     // The deadline may move later while the child runs (the default timeout grows with the video's duration).
     let timer: NodeJS.Timeout;
     const arm = (): void => {
@@ -133,7 +130,9 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
     }
     child.on('error', (err) => {
       // spawn failures (ENOENT, EACCES) also end in 'close'; remember the cause.
-      if (failure === undefined) failure = new StnetError('E_FFMPEG_MISSING', `Cannot run ${bin}: ${err.message}`, { cause: err, path: bin });
+      if (failure !== undefined) return;
+      if ((err as NodeJS.ErrnoException).code === HELPER_GONE) failure = new StnetError('E_VIDEO_UNDECODABLE', `${err.message}, so ${limits.path} was not read to the end; run it again (stnet now starts its children directly)`, { cause: err, path: limits.path });
+      else failure = new StnetError('E_FFMPEG_MISSING', `Cannot run ${bin}: ${err.message}`, { cause: err, path: bin });
     });
     child.on('close', (code, exitSignal) => {
       exited = true;

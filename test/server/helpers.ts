@@ -184,18 +184,29 @@ export function listDir(dir: string): string[] {
   }
 }
 
-/** PIDs and commands of the direct children of this process whose command contains `name`. */
+/** PIDs and commands of the descendants of process `ppid` (default: this one) whose command contains `name`. */
 export function childProcesses(name: string, ppid = process.pid): string[] {
   let out = '';
   try {
-    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(ppid)], { encoding: 'utf8' });
+    out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
   } catch {
-    // ps exits 1 when the process has no children.
+    // no ps output: nothing to report
   }
-  return out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && l.includes(name));
+  const rows = out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m) => m !== null);
+  // Descendants, not only children: a big process starts ffmpeg through its process helper (src/video/spawner.ts).
+  const parents = new Set([ppid]);
+  const found: string[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [, pid, parent, args] of rows) {
+      if (parents.has(Number(parent)) && !parents.has(Number(pid))) {
+        parents.add(Number(pid));
+        found.push(`${pid} ${args}`);
+        grew = true;
+      }
+    }
+  }
+  return found.filter((l) => l.includes(name));
 }
 
 /** Polls `check` every 20 ms until it is true or `ms` passed. */

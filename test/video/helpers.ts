@@ -86,21 +86,57 @@ export function expectClipMatches(clip: Clip, frames: Uint8Array[], opts: Requir
   });
 }
 
-/** Live children of this process whose command is ffmpeg, ffprobe or sleep (the fake ffmpeg), read from /proc. */
-export function mediaChildren(): string[] {
-  const found: string[] = [];
+/** pid -> [comm, ppid] of every live process, read from /proc. */
+function processTable(): Map<number, [string, number]> {
+  const table = new Map<number, [string, number]>();
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && /ffmpeg|ffprobe|sleep|fake/.test(comm)) found.push(`${pid} ${comm}`);
+      table.set(Number(pid), [comm, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])]);
     } catch {
       // the process ended while we looked
     }
   }
+  return table;
+}
+
+/** Live descendants of this process, as "pid comm" (children of stnet's process helper included). */
+function descendants(): Array<[number, string]> {
+  const table = processTable();
+  const found: Array<[number, string]> = [];
+  const parents = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, [comm, ppid]] of table) {
+      if (parents.has(ppid) && !parents.has(pid)) {
+        parents.add(pid);
+        found.push([pid, comm]);
+        grew = true;
+      }
+    }
+  }
   return found;
+}
+
+/**
+ * Live descendants of this process whose command is ffmpeg, ffprobe or sleep (the fake ffmpeg): children, and
+ * the children of stnet's process helper (src/video/spawner.ts), which starts them once this process is big.
+ */
+export function mediaChildren(): string[] {
+  return descendants().filter(([, comm]) => /ffmpeg|ffprobe|sleep|fake/.test(comm)).map(([pid, comm]) => `${pid} ${comm}`);
+}
+
+/** Pids of this process's live process helpers (src/video/spawn-helper.js). */
+export function helperPids(): number[] {
+  return descendants().map(([pid]) => pid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawn-helper.js');
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** A fake ffmpeg that identifies itself, then hangs in `sleep` (pid written to $STNET_FAKE_PIDFILE). */
