@@ -57,6 +57,9 @@ process.on('message', (m: HelperRequest, handle: unknown) => {
   else if (m.type === 'stdin') children.get(m.id)?.stdin?.end(m.text);
   else if (m.type === 'kill') children.get(m.id)?.kill(m.signal);
 });
+// A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group: stnet decides what its
+// children do then (a server finishes its in-flight videos), and the helper lives until stnet's channel closes.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => undefined);
 process.on('disconnect', () => {
   for (const child of children.values()) child.kill('SIGKILL');
   process.exit(0);

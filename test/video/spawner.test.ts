@@ -145,6 +145,16 @@ describe('children started through the process helper', () => {
     expect(Buffer.concat(out).toString()).toBe('through the helper\n');
   });
 
+  it('SIGINT and SIGTERM to the helper (a Ctrl-C reaches the whole process group) leave its run alone', async () => {
+    const run = runChild('/bin/sleep', ['0.5'], { deadline: Date.now() + 10_000, timeoutMs: 10_000, path: 'sleep' });
+    await new Promise((r) => setTimeout(r, 150));
+    const [helperPid] = helperPids();
+    process.kill(helperPid!, 'SIGINT');
+    process.kill(helperPid!, 'SIGTERM');
+    expect((await run).code).toBe(0);
+    expect(helperPids()).toEqual([helperPid]);
+  });
+
   it('timeoutMs stops a hanging ffmpeg run by the helper -> E_VIDEO_TIMEOUT, the child is killed', async () => {
     const pidFile = useHangingFfmpeg();
     const err = await failure(loadVideo(f('ok.mp4'), { ...SMALL, timeoutMs: 4000 }));
