@@ -4,7 +4,7 @@
 import { statSync, unlinkSync } from 'node:fs';
 import { stnetHome } from '../env.js';
 import { cleanGraphs, graphCacheDir, listGraphs, type CachedGraph } from '../graph/cache.js';
-import { ffmpegRecordPath, keepFfmpegRecord, saveFfmpegRecord } from '../video/ffmpeg.js';
+import { ffmpegRecordPath, keepFfmpegRecord, leftoverRecordTemps, saveFfmpegRecord } from '../video/ffmpeg.js';
 import { listCachedWeights, weightsCacheDir, type CachedWeightsFile } from '../weights/cache.js';
 
 export type { CachedGraph, CachedWeightsFile };
@@ -57,7 +57,10 @@ export interface CleanOptions {
   readonly graphsOnly?: boolean;
 }
 
-/** Removes the cached graphs and downloaded weights (or only the graphs); returns what was freed. */
+/**
+ * Removes the cached graphs, downloaded weights and the ffmpeg record with any temp file a killed writer left (or
+ * only the graphs); returns what was freed.
+ */
 export function cleanCache(home: string | undefined, opts: CleanOptions = {}): { files: number; bytes: number } {
   const before = cacheContents(home);
   let files = before.graphs.length;
@@ -68,6 +71,16 @@ export function cleanCache(home: string | undefined, opts: CleanOptions = {}): {
         unlinkSync(before.tools.path);
         files++;
         bytes += before.tools.bytes;
+      } catch {
+        // removed meanwhile
+      }
+    }
+    for (const tmp of leftoverRecordTemps(home)) {
+      try {
+        const size = statSync(tmp).size;
+        unlinkSync(tmp);
+        files++;
+        bytes += size;
       } catch {
         // removed meanwhile
       }

@@ -5,7 +5,7 @@
 // caller asks for it (the CLI), on disk per binary file, so a new process that finds the same files runs none.
 
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { envTool, stnetHome } from '../env.js';
@@ -173,6 +173,30 @@ const learned = new Map<string, ToolRecord>();
 /** `$STNET_HOME/tools/ffmpeg.json` (or under `home`): where the CLI keeps the record. */
 export function ffmpegRecordPath(home?: string): string {
   return join(stnetHome(home), 'tools', 'ffmpeg.json');
+}
+
+/**
+ * Temp files of record writes that never reached their rename (the writer was killed in between): those named
+ * after a process that no longer runs. `stnet cache clean` removes them with the record.
+ */
+export function leftoverRecordTemps(home?: string): string[] {
+  const dir = dirname(ffmpegRecordPath(home));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.flatMap((name) => {
+    const m = /^ffmpeg\.json\.(\d+)\.tmp$/.exec(name);
+    if (!m) return [];
+    try {
+      process.kill(Number(m[1]), 0);
+      return []; // its writer still runs: about to rename it
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH' ? [join(dir, name)] : [];
+    }
+  });
 }
 
 /**

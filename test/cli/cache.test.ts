@@ -58,10 +58,14 @@ describe('stnet cache', () => {
     expect(readdirSync(join(home, 'graphs'))).toEqual([]);
     expect(readdirSync(join(home, 'weights')).sort()).toEqual(['STNET.pdparams', 'STNET.pdparams.download-123-abc']);
     expect(readdirSync(join(home, 'tools'))).toEqual(['ffmpeg.json']);
+    // A record write killed before its rename (no process has pid 999999999: Linux's pid_max is at most 2^22),
+    // and one whose writer (this process) still runs, about to rename it.
+    writeFileSync(join(home, 'tools', 'ffmpeg.json.999999999.tmp'), '{"format": 1, "too');
+    writeFileSync(join(home, 'tools', `ffmpeg.json.${process.pid}.tmp`), '{}');
     const all = await runCli(['cache', 'clean'], { env });
-    expect(all).toMatchObject({ code: 0, stdout: '', stderr: `stnet: removed 3 files (4.0 MB) from ${home}\n` });
+    expect(all).toMatchObject({ code: 0, stdout: '', stderr: `stnet: removed 4 files (4.0 MB) from ${home}\n` });
     expect(readdirSync(join(home, 'weights'))).toEqual([]);
-    expect(readdirSync(join(home, 'tools'))).toEqual([]);
+    expect(readdirSync(join(home, 'tools'))).toEqual([`ffmpeg.json.${process.pid}.tmp`]);
   });
 
   it('--help says where the cache is; a bad flag or argument is exit 2', async () => {
