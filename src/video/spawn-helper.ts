@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { setPriority } from 'node:os';
-import type { HelperEvent, HelperRequest } from './spawner.js';
+import { HELPER_GONE, type HelperEvent, type HelperRequest } from './spawner.js';
 
 const children = new Map<number, ChildProcess>();
 
@@ -18,6 +18,12 @@ function send(e: HelperEvent): void {
 
 function start(m: Extract<HelperRequest, { type: 'spawn' }>, socket: Socket | undefined): void {
   const { id } = m;
+  if (m.stdout === 'socket' && socket === undefined) {
+    // Node hands over no socket that closed on the way: the child would write its frames nowhere.
+    send({ type: 'error', id, code: HELPER_GONE, message: `the stdout socket for ${m.bin} did not reach stnet's process helper` });
+    send({ type: 'close', id, code: null, signal: null });
+    return;
+  }
   let child: ChildProcess;
   try {
     child = spawn(m.bin, [...m.args], { env: m.env, cwd: m.cwd, stdio: [m.stdin ? 'pipe' : 'ignore', socket ?? (m.stdout === 'pipe' ? 'pipe' : 'ignore'), 'pipe'], windowsHide: true });
@@ -53,7 +59,7 @@ function start(m: Extract<HelperRequest, { type: 'spawn' }>, socket: Socket | un
 }
 
 process.on('message', (m: HelperRequest, handle: unknown) => {
-  if (m.type === 'spawn') start(m, handle as Socket | undefined);
+  if (m.type === 'spawn') start(m, (handle ?? undefined) as Socket | undefined);
   else if (m.type === 'stdin') children.get(m.id)?.stdin?.end(m.text);
   else if (m.type === 'kill') children.get(m.id)?.kill(m.signal);
 });

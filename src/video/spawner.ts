@@ -64,7 +64,7 @@ export type HelperEvent =
   | { type: 'error'; id: number; message: string; code?: string | undefined; syscall?: string | undefined; path?: string | undefined }
   | { type: 'close'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
-/** The `code` of the error a child gets when the helper that ran it died. */
+/** The `code` of the error a child gets when the helper that ran it died or could not run it as asked. */
 export const HELPER_GONE = 'E_HELPER_GONE';
 
 /** Resident memory from which children are started through the helper (see the figures above). */
@@ -215,7 +215,7 @@ function startHelper(): Helper | null {
           // already gone
         }
       }
-      relay.deliver({ type: 'error', id: 0, code: HELPER_GONE, message: `stnet's process helper (pid ${proc.pid}) ${why} while it ran ${relay.bin}` });
+      relay.deliver({ type: 'error', id: 0, code: HELPER_GONE, message: `stnet's process helper (pid ${proc.pid}) ${why} while it ran ${relay.bin} (later runs start their children directly)` });
       relay.deliver({ type: 'close', id: 0, code: null, signal: 'SIGKILL' });
     }
     children.clear();
