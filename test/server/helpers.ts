@@ -1,13 +1,13 @@
 // Shared pieces of the server tests: fake workers whose timing the test controls, a server on
 // 127.0.0.1:0, and raw node:http requests (fetch cannot send a chunked body of a chosen size or
 // drop the connection mid-request).
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterEach } from 'vitest';
+import { descendants } from '../video/helpers.js';
 import { buildServer, serverInfo, shutdownServer, type BuildServerOptions } from '../../src/server/app.js';
 import type { ServerClassifier, ServerClassifyOptions, ServerVideoResult } from '../../src/server/classifier.js';
 
@@ -184,29 +184,9 @@ export function listDir(dir: string): string[] {
   }
 }
 
-/** PIDs and commands of the descendants of process `ppid` (default: this one) whose command contains `name`. */
+/** PIDs and commands of the descendants of process `ppid` (default: this one) whose command line contains `name`. */
 export function childProcesses(name: string, ppid = process.pid): string[] {
-  let out = '';
-  try {
-    out = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,args='], { encoding: 'utf8' });
-  } catch {
-    // no ps output: nothing to report
-  }
-  const rows = out.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter((m) => m !== null);
-  // Descendants, not only children: a big process starts ffmpeg through its process helper (src/video/spawner.ts).
-  const parents = new Set([ppid]);
-  const found: string[] = [];
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [, pid, parent, args] of rows) {
-      if (parents.has(Number(parent)) && !parents.has(Number(pid))) {
-        parents.add(Number(pid));
-        found.push(`${pid} ${args}`);
-        grew = true;
-      }
-    }
-  }
-  return found.filter((l) => l.includes(name));
+  return descendants(ppid).filter((p) => p.args.includes(name)).map((p) => `${p.pid} ${p.args}`);
 }
 
 /** Polls `check` every 20 ms until it is true or `ms` passed. */

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOAD_VIDEO_DEFAULTS, LOAD_VIDEO_LIMITS, loadVideo, resolveLoadVideoOptions, type LoadVideoOptions } from '../../src/video/load-video.js';
 import { clearFfmpegCache, findFfmpeg } from '../../src/video/ffmpeg.js';
 import { StnetError } from '../../src/errors.js';
-import { PATH_FFMPEG, SYSTEM_FFMPEG, ffmpegMake, isAlive, mediaChildren, tempDir, writeHangingFfmpeg } from './helpers.js';
+import { PATH_FFMPEG, SYSTEM_FFMPEG, ffmpegMake, isAlive, mediaChildren, tempDir, useHangingFfmpeg } from './helpers.js';
 
 const SMALL = { segNum: 7, seglen: 5, shortSize: 112, targetSize: 112 };
 let dir = '';
@@ -221,18 +221,8 @@ describe('a crashing ffprobe', () => {
 });
 
 describe('hanging decode and cancellation', () => {
-  function useHangingFfmpeg(): string {
-    const fake = join(dir, `fake-${Date.now()}`);
-    mkdirSync(fake);
-    process.env.STNET_FFMPEG = writeHangingFfmpeg(fake);
-    delete process.env.STNET_FFPROBE;
-    process.env.STNET_FAKE_PIDFILE = join(fake, 'pid');
-    clearFfmpegCache();
-    return join(fake, 'pid');
-  }
-
   it('timeoutMs stops a decode that hangs -> E_VIDEO_TIMEOUT, the child is killed', async () => {
-    const pidFile = useHangingFfmpeg();
+    const pidFile = useHangingFfmpeg(dir);
     const t0 = Date.now();
     // 4 s covers the real ffprobe run even on a loaded machine; the fake ffmpeg then hangs until killed.
     await expectFailure(f('ok.mp4'), 'E_VIDEO_TIMEOUT', /Decoding .*ok\.mp4 took longer than the timeout of 4000 ms/, { ...SMALL, timeoutMs: 4000 });
@@ -242,7 +232,7 @@ describe('hanging decode and cancellation', () => {
   });
 
   it('aborting the signal kills ffmpeg at once -> E_CANCELLED', async () => {
-    const pidFile = useHangingFfmpeg();
+    const pidFile = useHangingFfmpeg(dir);
     const ac = new AbortController();
     let abortedAt = 0;
     // Abort once the (fake) ffmpeg is running, i.e. mid-decode: once its pid is in the file (the shell creates

@@ -1,12 +1,13 @@
 // Test helpers for the video tests: small generated fixtures (system ffmpeg + lavfi), an independent full decode
 // for comparison, and a check that no ffmpeg/ffprobe child outlives a call.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
+import { clearFfmpegCache } from '../../src/video/ffmpeg.js';
 import type { Clip, LoadVideoOptions } from '../../src/video/load-video.js';
 import { resizeBilinear, groupScaleSize } from '../../src/transforms/resize.js';
 import { centerCropOffsets, cropRgb } from '../../src/transforms/crop.js';
@@ -102,17 +103,30 @@ function processTable(): Map<number, [string, number]> {
   return table;
 }
 
-/** Live descendants of this process, as "pid comm" (children of stnet's process helper included). */
-function descendants(): Array<[number, string]> {
+/** A live process: its pid, command name and command line (arguments joined by spaces, as `ps -o args` shows). */
+export interface LiveProcess {
+  readonly pid: number;
+  readonly comm: string;
+  readonly args: string;
+}
+
+/** Live descendants of process `root` (default: this one), children of stnet's process helper included. */
+export function descendants(root = process.pid): LiveProcess[] {
   const table = processTable();
-  const found: Array<[number, string]> = [];
-  const parents = new Set([process.pid]);
+  const found: LiveProcess[] = [];
+  const parents = new Set([root]);
   for (let grew = true; grew; ) {
     grew = false;
     for (const [pid, [comm, ppid]] of table) {
       if (parents.has(ppid) && !parents.has(pid)) {
         parents.add(pid);
-        found.push([pid, comm]);
+        let args = comm;
+        try {
+          args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ') || comm;
+        } catch {
+          // ended meanwhile
+        }
+        found.push({ pid, comm, args });
         grew = true;
       }
     }
@@ -125,18 +139,12 @@ function descendants(): Array<[number, string]> {
  * the children of stnet's process helper (src/video/spawner.ts), which starts them once this process is big.
  */
 export function mediaChildren(): string[] {
-  return descendants().filter(([, comm]) => /ffmpeg|ffprobe|sleep|fake/.test(comm)).map(([pid, comm]) => `${pid} ${comm}`);
+  return descendants().filter((p) => /ffmpeg|ffprobe|sleep|fake/.test(p.comm)).map((p) => `${p.pid} ${p.comm}`);
 }
 
 /** Pids of this process's live process helpers (src/video/spawn-helper.js). */
 export function helperPids(): number[] {
-  return descendants().map(([pid]) => pid).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spawn-helper.js');
-    } catch {
-      return false;
-    }
-  });
+  return descendants().filter((p) => p.args.includes('spawn-helper.js')).map((p) => p.pid);
 }
 
 /** A fake ffmpeg that identifies itself, then hangs in `sleep` (pid written to $STNET_FAKE_PIDFILE). */
@@ -157,6 +165,20 @@ export function writeHangingFfmpeg(dir: string): string {
     { mode: 0o755 },
   );
   return p;
+}
+
+/**
+ * Points STNET_FFMPEG at a new hanging fake ffmpeg in a folder of its own under `dir` (the real ffprobe is kept)
+ * and returns the file where the fake writes its pid.
+ */
+export function useHangingFfmpeg(dir: string): string {
+  const fake = join(dir, `fake-${Date.now()}`);
+  mkdirSync(fake);
+  process.env.STNET_FFMPEG = writeHangingFfmpeg(fake);
+  delete process.env.STNET_FFPROBE;
+  process.env.STNET_FAKE_PIDFILE = join(fake, 'pid');
+  clearFfmpegCache();
+  return join(fake, 'pid');
 }
 
 export function isAlive(pid: number): boolean {

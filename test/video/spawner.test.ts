@@ -2,7 +2,7 @@
 // helper process instead of a fork of this one. Forced on here (setHelperMinRss(0)), it must give the same clip
 // byte for byte, stop children on timeout and abort as direct runs do, not leak per run, and when it dies fail
 // only the run it had, after which children are spawned directly again. Wrapper scripts record each child's parent.
-import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadVideo } from '../../src/video/load-video.js';
@@ -10,7 +10,7 @@ import { clearFfmpegCache, findFfmpeg } from '../../src/video/ffmpeg.js';
 import { runChild } from '../../src/video/child.js';
 import { setHelperMinRss } from '../../src/video/spawner.js';
 import { StnetError } from '../../src/errors.js';
-import { ffmpegMake, helperPids, isAlive, mediaChildren, tempDir, writeHangingFfmpeg } from './helpers.js';
+import { ffmpegMake, helperPids, isAlive, mediaChildren, tempDir, useHangingFfmpeg } from './helpers.js';
 
 const SMALL = { segNum: 7, seglen: 5, shortSize: 112, targetSize: 112 };
 let dir = '';
@@ -65,16 +65,6 @@ function useWrappers(): { ffmpeg: string; ffprobe: string } {
   process.env.STNET_FFPROBE = ffprobe.bin;
   clearFfmpegCache();
   return { ffmpeg: ffmpeg.log, ffprobe: ffprobe.log };
-}
-
-function useHangingFfmpeg(): string {
-  const fake = join(dir, `fake-${Date.now()}`);
-  mkdirSync(fake);
-  process.env.STNET_FFMPEG = writeHangingFfmpeg(fake);
-  delete process.env.STNET_FFPROBE;
-  process.env.STNET_FAKE_PIDFILE = join(fake, 'pid');
-  clearFfmpegCache();
-  return join(fake, 'pid');
 }
 
 async function fakePid(pidFile: string): Promise<number> {
@@ -156,7 +146,7 @@ describe('children started through the process helper', () => {
   });
 
   it('timeoutMs stops a hanging ffmpeg run by the helper -> E_VIDEO_TIMEOUT, the child is killed', async () => {
-    const pidFile = useHangingFfmpeg();
+    const pidFile = useHangingFfmpeg(dir);
     const err = await failure(loadVideo(f('ok.mp4'), { ...SMALL, timeoutMs: 4000 }));
     expect(err.code).toBe('E_VIDEO_TIMEOUT');
     expect(isAlive(Number(readFileSync(pidFile, 'utf8')))).toBe(false);
@@ -164,7 +154,7 @@ describe('children started through the process helper', () => {
   });
 
   it('an abort kills the ffmpeg the helper runs -> E_CANCELLED', async () => {
-    const pidFile = useHangingFfmpeg();
+    const pidFile = useHangingFfmpeg(dir);
     const ac = new AbortController();
     const run = loadVideo(f('ok.mp4'), { ...SMALL, signal: ac.signal });
     const pid = await fakePid(pidFile);
@@ -175,7 +165,7 @@ describe('children started through the process helper', () => {
   });
 
   it('the helper killed mid-run: that run fails saying so, its child is killed, the next run spawns directly', async () => {
-    const pidFile = useHangingFfmpeg();
+    const pidFile = useHangingFfmpeg(dir);
     const run = loadVideo(f('ok.mp4'), SMALL);
     const pid = await fakePid(pidFile);
     const [helperPid, ...others] = helperPids();
