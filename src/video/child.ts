@@ -4,7 +4,7 @@
 import { getPriority } from 'node:os';
 import { StnetError } from '../errors.js';
 import { openStdoutSocket } from './stdout-socket.js';
-import { HELPER_GONE, startChild } from './spawner.js';
+import { HELPER_FAILED, startChild } from './spawner.js';
 
 export interface RunLimits {
   /** Absolute time (Date.now() scale) after which the child is killed with E_VIDEO_TIMEOUT; may be moved later while it runs. */
@@ -131,7 +131,7 @@ export async function runChild(bin: string, args: readonly string[], limits: Run
     child.on('error', (err) => {
       // spawn failures (ENOENT, EACCES) also end in 'close'; remember the cause.
       if (failure !== undefined) return;
-      if ((err as NodeJS.ErrnoException).code === HELPER_GONE) failure = new StnetError('E_VIDEO_UNDECODABLE', `${err.message}: ${limits.path} was not read to the end; run it again`, { cause: err, path: limits.path });
+      if ((err as NodeJS.ErrnoException).code === HELPER_FAILED) failure = new StnetError('E_VIDEO_UNDECODABLE', `${err.message}: ${limits.path} was not read to the end; run it again`, { cause: err, path: limits.path });
       else failure = new StnetError('E_FFMPEG_MISSING', `Cannot run ${bin}: ${err.message}`, { cause: err, path: bin });
     });
     child.on('close', (code, exitSignal) => {

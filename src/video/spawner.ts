@@ -65,7 +65,7 @@ export type HelperEvent =
   | { type: 'close'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 /** The `code` of the error a child gets when the helper that ran it died or could not run it as asked. */
-export const HELPER_GONE = 'E_HELPER_GONE';
+export const HELPER_FAILED = 'E_HELPER_FAILED';
 
 /** Resident memory from which children are started through the helper (see the figures above). */
 const DEFAULT_HELPER_MIN_RSS = 160 * 1024 * 1024;
@@ -92,6 +92,7 @@ export function startChild(bin: string, args: readonly string[], opts: StartOpti
   return spawnDirect(bin, args, opts);
 }
 
+/** spawn() with this process's copy of the socket closed (the child has its own) and the priority set. */
 function spawnDirect(bin: string, args: readonly string[], opts: StartOptions, at?: { env: NodeJS.ProcessEnv; cwd: string }): ChildProcess {
   const child = spawn(bin, [...args], { ...at, stdio: [opts.stdin ? 'pipe' : 'ignore', opts.stdout, 'pipe'], windowsHide: true });
   if (typeof opts.stdout === 'object') opts.stdout.destroy();
@@ -215,7 +216,7 @@ function startHelper(): Helper | null {
           // already gone
         }
       }
-      relay.deliver({ type: 'error', id: 0, code: HELPER_GONE, message: `stnet's process helper (pid ${proc.pid}) ${why} while it ran ${relay.bin} (later runs start their children directly)` });
+      relay.deliver({ type: 'error', id: 0, code: HELPER_FAILED, message: `stnet's process helper (pid ${proc.pid}) ${why} while it ran ${relay.bin} (later runs start their children directly)` });
       relay.deliver({ type: 'close', id: 0, code: null, signal: 'SIGKILL' });
     }
     children.clear();
@@ -268,20 +269,32 @@ function startHelper(): Helper | null {
 
 /** Runs a request the helper never got as a direct child, relaying its events to the handle already given out. */
 function relayDirect(relay: RelayedChild, m: Extract<HelperRequest, { type: 'spawn' }>, socket: Socket | undefined): void {
+  const child = spawnRequest(m, socket, (e) => relay.deliver(e));
+  if (child) relay.control = (c) => (c.type === 'stdin' ? child.stdin?.end(c.text) : child.kill(c.signal));
+}
+
+/**
+ * Spawns what a request asks (the helper's spawns, and the requests relayDirect takes back) and reports the
+ * child's pid, output and exit to `out` as channel events; a spawn that throws is reported as error and close.
+ */
+export function spawnRequest(m: Extract<HelperRequest, { type: 'spawn' }>, socket: Socket | undefined, out: (e: HelperEvent) => void): ChildProcess | undefined {
   let child: ChildProcess;
   try {
     child = spawnDirect(m.bin, m.args, { stdin: m.stdin, stdout: socket ?? (m.stdout === 'pipe' ? 'pipe' : 'ignore'), priority: m.priority }, { env: m.env, cwd: m.cwd });
   } catch (err) {
-    relay.deliver({ type: 'error', id: m.id, message: (err as Error).message });
-    relay.deliver({ type: 'close', id: m.id, code: null, signal: null });
-    return;
+    socket?.destroy();
+    out({ type: 'error', id: m.id, message: (err as Error).message });
+    out({ type: 'close', id: m.id, code: null, signal: null });
+    return undefined;
   }
-  relay.control = (c) => (c.type === 'stdin' ? child.stdin?.end(c.text) : child.kill(c.signal));
-  if (child.pid !== undefined) relay.deliver({ type: 'spawned', id: m.id, pid: child.pid });
+  const { id } = m;
+  if (child.pid !== undefined) out({ type: 'spawned', id, pid: child.pid });
+  // The child may exit before reading its stdin; its exit status tells why.
   child.stdin?.on('error', () => undefined);
   child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (text: string) => relay.deliver({ type: 'stderr', id: m.id, text }));
-  child.stdout?.on('data', (data: Buffer) => relay.deliver({ type: 'stdout', id: m.id, data }));
-  child.on('error', (err: NodeJS.ErrnoException) => relay.deliver({ type: 'error', id: m.id, message: err.message, code: err.code, syscall: err.syscall, path: err.path }));
-  child.on('close', (code, signal) => relay.deliver({ type: 'close', id: m.id, code, signal }));
+  child.stderr?.on('data', (text: string) => out({ type: 'stderr', id, text }));
+  child.stdout?.on('data', (data: Buffer) => out({ type: 'stdout', id, data }));
+  child.on('error', (err: NodeJS.ErrnoException) => out({ type: 'error', id, message: err.message, code: err.code, syscall: err.syscall, path: err.path }));
+  child.on('close', (code, signal) => out({ type: 'close', id, code, signal }));
+  return child;
 }

@@ -3,6 +3,7 @@
 // byte for byte, stop children on timeout and abort as direct runs do, not leak per run, and when it dies fail
 // only the run it had, after which children are spawned directly again. Wrapper scripts record each child's parent.
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadVideo } from '../../src/video/load-video.js';
@@ -133,6 +134,15 @@ describe('children started through the process helper', () => {
     const res = await runChild('/bin/cat', [], { deadline: Date.now() + 10_000, timeoutMs: 10_000, path: 'cat' }, (c) => out.push(Buffer.from(c)), { stdin: Promise.resolve('through the helper\n') });
     expect(res.code).toBe(0);
     expect(Buffer.concat(out).toString()).toBe('through the helper\n');
+  });
+
+  it('niceness reaches a child the helper runs (field 19 of its /proc stat, relative to this process)', async () => {
+    const out: Buffer[] = [];
+    const script = "sleep 0.2; cut -d' ' -f19 /proc/$$/stat";
+    const res = await runChild('/bin/sh', ['-c', script], { deadline: Date.now() + 10_000, timeoutMs: 10_000, path: 'sh' }, (c) => out.push(Buffer.from(c)), { niceness: 5 });
+    expect(res.code).toBe(0);
+    expect(Number(Buffer.concat(out).toString().trim())).toBe(Math.min(19, getPriority() + 5));
+    expect(helperPids()).toHaveLength(1);
   });
 
   it('SIGINT and SIGTERM to the helper (a Ctrl-C reaches the whole process group) leave its run alone', async () => {
