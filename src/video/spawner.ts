@@ -1,14 +1,14 @@
 // Where ffprobe/ffmpeg are started from. Node's spawn() forks this process before exec, and on this VM the fork
-// costs time in proportion to the resident memory it has to mark copy-on-write, on the event loop's thread
+// costs time in proportion to the resident memory (its page tables are copied), on the event loop's thread
 // (measured with Node 20, 22 and 24 alike, /bin/true: 3 ms at 45 MB RSS, 15 ms at 146 MB, 31 ms at 346 MB,
 // 50 ms at 646 MB; in a `stnet run --input_file` batch, 60-127 ms per spawn at 796 MB, two per video). Once this
-// process is big, the children are therefore started by a helper: a small Node process (~40 MB) that spawns
+// process is big, the children are therefore started by a helper: a small Node process (44-45 MiB RSS) that spawns
 // what it is asked over its IPC channel, so each fork is cheap again. ffmpeg's stdout socket is handed to the
 // helper as a file descriptor, so the frames still go straight from ffmpeg to us; only stderr, the small stdout
 // of ffprobe and the exit status travel over the channel.
 //
 // A small process (a single `stnet run`, a script that loads one video) never starts the helper: its forks are
-// cheap and the helper's own start (a Node boot) would cost more. If the helper cannot start or dies, children
+// cheap and the helper's own start would cost more (82-120 ms from fork to its first child, 5 runs). If the helper cannot start or dies, children
 // are spawned directly again.
 
 import { spawn, fork, type ChildProcess } from 'node:child_process';
@@ -70,7 +70,7 @@ export const HELPER_FAILED = 'E_HELPER_FAILED';
 /** Resident memory from which children are started through the helper (see the figures above). */
 const DEFAULT_HELPER_MIN_RSS = 160 * 1024 * 1024;
 let helperMinRss = DEFAULT_HELPER_MIN_RSS;
-/** How long the helper may take to say it is ready (a Node boot: ~50 ms here). */
+/** How long the helper may take to say it is ready (its fork to its first child took 82-120 ms here). */
 const HELPER_START_MS = 5000;
 
 /**
