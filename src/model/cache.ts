@@ -31,6 +31,14 @@ export function cacheContents(home?: string): CacheContents {
   };
 }
 
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
 function toolRecord(home: string | undefined): { path: string; bytes: number } | undefined {
   const path = ffmpegRecordPath(home);
   try {
@@ -66,30 +74,12 @@ export function cleanCache(home: string | undefined, opts: CleanOptions = {}): {
   let files = before.graphs.length;
   let bytes = cleanGraphs(home);
   if (opts.graphsOnly !== true) {
-    if (before.tools) {
+    const temps = leftoverRecordTemps(home).map((path) => ({ path, bytes: sizeOf(path) }));
+    for (const f of [...(before.tools ? [before.tools] : []), ...temps, ...before.weights]) {
       try {
-        unlinkSync(before.tools.path);
+        unlinkSync(f.path);
         files++;
-        bytes += before.tools.bytes;
-      } catch {
-        // removed meanwhile
-      }
-    }
-    for (const tmp of leftoverRecordTemps(home)) {
-      try {
-        const size = statSync(tmp).size;
-        unlinkSync(tmp);
-        files++;
-        bytes += size;
-      } catch {
-        // removed meanwhile
-      }
-    }
-    for (const w of before.weights) {
-      try {
-        unlinkSync(w.path);
-        files++;
-        bytes += w.bytes;
+        bytes += f.bytes;
       } catch {
         // removed meanwhile
       }
