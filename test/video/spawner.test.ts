@@ -5,7 +5,7 @@
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadVideo } from '../../src/video/load-video.js';
 import { clearFfmpegCache, findFfmpeg } from '../../src/video/ffmpeg.js';
 import { runChild } from '../../src/video/child.js';
@@ -172,6 +172,24 @@ describe('children started through the process helper', () => {
     const err = await failure(run);
     expect(err.code).toBe('E_CANCELLED');
     expect(isAlive(pid)).toBe(false);
+  });
+
+  it('a helper that dies before it is ready: the spawns waiting for it run directly, in their order', async () => {
+    // A fresh copy of the module, whose helper is not started yet.
+    vi.resetModules();
+    const fresh = await import('../../src/video/spawner.js');
+    fresh.setHelperMinRss(0);
+    const before = helperPids();
+    const child = fresh.startChild('/bin/sh', ['-c', 'read line; echo "$PPID $line"'], { stdin: true, stdout: 'pipe' });
+    const newHelper = helperPids().filter((p) => !before.includes(p));
+    expect(newHelper).toHaveLength(1);
+    process.kill(newHelper[0]!, 'SIGKILL');
+    child.stdin!.end('queued stdin\n');
+    const out: Buffer[] = [];
+    child.stdout!.on('data', (c) => out.push(c));
+    const [code] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('close', (c, sig) => r([c, sig])));
+    expect(code).toBe(0);
+    expect(Buffer.concat(out).toString()).toBe(`${process.pid} queued stdin\n`);
   });
 
   it('the helper killed mid-run: that run fails saying so, its child is killed, the next run spawns directly', async () => {
